@@ -1,0 +1,1 @@
+"""gridmap's HTTP API (FastAPI): the only layer that knows HTTP."""

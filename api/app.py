@@ -1,0 +1,34 @@
+"""The FastAPI application: ``create_app(settings)`` with one engine in its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.routers import areas, health
+from geo.db import make_engine, make_session_factory
+from geo.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the database engine is opened when it starts and closed when it stops."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        app.state.engine = engine
+        app.state.sessions = make_session_factory(engine)
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="gridmap", version="0.1.0", lifespan=lifespan,
+                  description="Grid mapping and 一楼一码 fire-safety codes for street governance.")
+    app.state.settings = settings
+    errors.register(app)
+    app.include_router(health.router)
+    app.include_router(areas.router)
+    return app

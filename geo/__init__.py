@@ -1,0 +1,1 @@
+"""gridmap's spatial core: settings, database, registry models, geometry logic."""

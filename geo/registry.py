@@ -1,0 +1,160 @@
+"""Writes to the spatial registry: streets, generations, boundaries, estates, buildings.
+
+Rows arrive as GeoDataFrames in EPSG:4326 (validated by the caller) and go in with COPY into
+a staging table, then one INSERT ... SELECT that resolves parent codes to ids, so a load is a
+handful of statements whatever its size, inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
+
+from geo.copyload import stage
+from geo.errors import Conflict, NotFound
+from geo.models import Generation, Street
+
+logger = logging.getLogger(__name__)
+
+
+def upsert_street(session: Session, *, street_code: str, name: str, district_code: str,
+                  frame: gpd.GeoDataFrame | None = None) -> None:
+    """Create or update a street; its geometry is the union of ``frame``'s when given."""
+    session.merge(Street(street_code=street_code, name=name, district_code=district_code))
+    session.flush()
+    if frame is not None:
+        stage(session, "street_in", frame, [])
+        session.execute(text("UPDATE street SET geom = (SELECT ST_Multi(ST_Union(geom)) "
+                             "FROM street_in) WHERE street_code = :street"),
+                        {"street": street_code})
+
+
+def create_generation(session: Session, *, street_code: str, label: str,
+                      source: str | None = None) -> Generation:
+    """A new, inactive boundary generation numbered after the street's last one."""
+    last = session.scalar(select(func.max(Generation.number))
+                          .where(Generation.street_code == street_code))
+    generation = Generation(street_code=street_code, number=(last or 0) + 1, label=label,
+                            source=source)
+    session.add(generation)
+    session.flush()
+    return generation
+
+
+def active_generation(session: Session, street_code: str) -> Generation | None:
+    return session.scalar(select(Generation).where(Generation.street_code == street_code,
+                                                   Generation.active))
+
+
+def activate_generation(session: Session, generation: Generation) -> int:
+    """Make ``generation`` its street's active one and re-assign buildings to its grids;
+    returns how many buildings moved."""
+    if generation.active:
+        raise Conflict(f"generation {generation.number} is already active")
+    session.execute(update(Generation).where(Generation.street_code == generation.street_code,
+                                             Generation.active).values(active=False))
+    session.flush()
+    generation.active = True
+    generation.activated_at = func.now()
+    session.flush()
+    return assign_buildings(session, generation.street_code)
+
+
+def load_communities(session: Session, generation: Generation, frame: gpd.GeoDataFrame) -> int:
+    """Communities of ``generation``; ``frame`` has ``code``, ``name``, ``kind``."""
+    stage(session, "community_in", frame, ["code", "name", "kind"])
+    return _insert(session, """
+        INSERT INTO community (street_code, generation_id, code, name, kind, geom)
+        SELECT :street, :generation, code, name, kind, ST_Multi(geom) FROM community_in
+        ORDER BY code""", street=generation.street_code, generation=generation.id)
+
+
+def load_grids(session: Session, generation: Generation, frame: gpd.GeoDataFrame) -> int:
+    """Grids of ``generation``, each under a community of the same generation; ``frame`` has
+    ``code``, ``name``, ``community_code`` and optionally ``officer_name``/``officer_phone``."""
+    columns = ["code", "name", "community_code", "officer_name", "officer_phone"]
+    stage(session, "grid_in", frame.reindex(columns=[*columns, "geometry"]), columns)
+    _require_parents(session, "grid_in", "community_code", """
+        SELECT code FROM community WHERE generation_id = :generation""",
+                     generation=generation.id)
+    session.execute(text("""
+        INSERT INTO officer (street_code, name, phone)
+        SELECT DISTINCT CAST(:street AS varchar), i.officer_name, i.officer_phone FROM grid_in i
+        WHERE i.officer_name IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM officer o WHERE o.street_code = :street AND o.name = i.officer_name
+            AND o.phone IS NOT DISTINCT FROM i.officer_phone)"""),
+                    {"street": generation.street_code})
+    return _insert(session, """
+        INSERT INTO grid (street_code, generation_id, community_id, code, name, officer_id, geom)
+        SELECT CAST(:street AS varchar), :generation, c.id, i.code, i.name,
+               (SELECT min(o.id) FROM officer o WHERE o.street_code = :street
+                AND o.name = i.officer_name AND o.phone IS NOT DISTINCT FROM i.officer_phone),
+               ST_Multi(i.geom)
+        FROM grid_in i JOIN community c ON c.code = i.community_code
+                                       AND c.generation_id = :generation
+        ORDER BY i.code""", street=generation.street_code, generation=generation.id)
+
+
+def load_estates(session: Session, street_code: str, frame: gpd.GeoDataFrame) -> int:
+    """Estates (小区); ``frame`` has ``code``, ``name``, ``community_code`` and optionally the
+    property company, its contact and the owners' committee."""
+    columns = ["code", "name", "community_code", "property_company", "property_contact",
+               "owners_committee"]
+    stage(session, "estate_in", frame.reindex(columns=[*columns, "geometry"]), columns)
+    return _insert(session, f"""
+        INSERT INTO estate (street_code, {", ".join(columns)}, geom)
+        SELECT :street, {", ".join(columns)}, ST_Multi(geom) FROM estate_in ORDER BY code""",
+                   street=street_code)
+
+
+def load_buildings(session: Session, street_code: str, frame: gpd.GeoDataFrame) -> int:
+    """Building footprints; ``frame`` has ``code``, ``name``, ``use`` and optionally
+    ``address``, ``height_m``, ``floors``. Grids and estates are assigned by location."""
+    columns = ["code", "name", "address", "use", "height_m", "floors"]
+    stage(session, "building_in", frame.reindex(columns=[*columns, "geometry"]), columns)
+    count = _insert(session, """
+        INSERT INTO building (street_code, code, name, address, use, height_m, floors, footprint)
+        SELECT :street, code, name, address, use, height_m::float8,
+               floors::numeric::int, ST_Multi(geom)
+        FROM building_in ORDER BY code""", street=street_code)
+    assign_buildings(session, street_code)
+    return count
+
+
+def assign_buildings(session: Session, street_code: str) -> int:
+    """Point every building of the street at the active grid and the estate that cover its
+    point on surface (the one rule for a footprint that straddles); returns how many buildings
+    changed grid or estate."""
+    moved = session.execute(text("""
+        WITH placed AS (
+            SELECT b.id, (SELECT g.id FROM grid g JOIN generation n ON n.id = g.generation_id
+                          WHERE n.street_code = :street AND n.active
+                          AND ST_Covers(g.geom, ST_PointOnSurface(b.footprint))
+                          ORDER BY g.code LIMIT 1) AS grid_id,
+                         (SELECT e.id FROM estate e WHERE e.street_code = :street
+                          AND ST_Covers(e.geom, ST_PointOnSurface(b.footprint))
+                          ORDER BY e.code LIMIT 1) AS estate_id
+            FROM building b WHERE b.street_code = :street)
+        UPDATE building b SET grid_id = p.grid_id, estate_id = p.estate_id FROM placed p
+        WHERE b.id = p.id AND (b.grid_id IS DISTINCT FROM p.grid_id
+                               OR b.estate_id IS DISTINCT FROM p.estate_id)
+        RETURNING b.id"""), {"street": street_code}).all()
+    return len(moved)
+
+
+def _insert(session: Session, sql: str, **params: object) -> int:
+    return session.execute(text(sql), params).rowcount  # type: ignore[attr-defined]
+
+
+def _require_parents(session: Session, staged: str, column: str, parents_sql: str,
+                     **params: object) -> None:
+    missing = session.scalars(text(f"""
+        SELECT DISTINCT "{column}" FROM "{staged}"
+        WHERE "{column}" IS NULL OR "{column}" NOT IN ({parents_sql}) ORDER BY 1"""),
+                              params).all()
+    if missing:
+        raise NotFound(f"unknown {column}: {', '.join(map(str, missing[:10]))}", field=column,
+                       fix="load the parent layer first, or correct the codes")

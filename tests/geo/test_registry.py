@@ -1,0 +1,123 @@
+"""The spatial registry in PostGIS: the demo's topology, generations, idempotent loading."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from data.beigan import STREET_CODE
+from geo import registry
+from geo.demo import load_demo
+from geo.models import Building, Community, Generation, Grid
+
+
+def scalar(session: Session, sql: str) -> int:
+    return int(session.execute(text(sql), {"street": STREET_CODE}).scalar_one())
+
+
+def test_every_building_lies_inside_exactly_one_grid_its_own(session: Session) -> None:
+    buildings = scalar(session, "SELECT count(*) FROM building WHERE street_code = :street")
+    assert 7500 <= buildings <= 8500
+    covered_once = scalar(session, """
+        SELECT count(*) FROM building b
+        WHERE b.street_code = :street AND (
+            SELECT count(*) FROM grid g JOIN generation n ON n.id = g.generation_id
+            WHERE n.active AND n.street_code = :street AND ST_CoveredBy(b.footprint, g.geom)) = 1
+        AND EXISTS (SELECT 1 FROM grid g WHERE g.id = b.grid_id
+                    AND ST_CoveredBy(b.footprint, g.geom))""")
+    assert covered_once == buildings
+
+
+def test_every_grid_lies_inside_its_community(session: Session) -> None:
+    outside = scalar(session, """
+        SELECT count(*) FROM grid g JOIN community c ON c.id = g.community_id
+        WHERE g.street_code = :street AND NOT ST_CoveredBy(g.geom, c.geom)""")
+    assert outside == 0
+    assert scalar(session, "SELECT count(*) FROM grid WHERE street_code = :street") >= 240
+
+
+def test_grids_neither_overlap_nor_leave_gaps(session: Session) -> None:
+    overlapping = scalar(session, """
+        SELECT count(*) FROM grid a JOIN grid b ON a.id < b.id AND a.geom && b.geom
+        AND a.generation_id = b.generation_id
+        WHERE a.street_code = :street
+        AND ST_Area(ST_Intersection(a.geom, b.geom)::geography) > 0.01""")
+    assert overlapping == 0
+    gap_m2 = session.execute(text("""
+        SELECT ST_Area(ST_Difference(s.geom, (SELECT ST_Union(geom) FROM grid
+                                              WHERE street_code = :street))::geography)
+        FROM street s WHERE s.street_code = :street"""), {"street": STREET_CODE}).scalar_one()
+    assert gap_m2 < 1.0
+
+
+def test_geometries_are_valid_and_indexed(session: Session) -> None:
+    for table, column in [("community", "geom"), ("grid", "geom"), ("estate", "geom"),
+                          ("building", "footprint")]:
+        assert scalar(session, f"SELECT count(*) FROM {table} WHERE NOT ST_IsValid({column})") == 0
+        index = session.execute(text(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = :t AND indexdef LIKE '%gist%'"),
+            {"t": table}).scalar_one()
+        assert column in index
+
+
+def test_demo_load_is_idempotent(session: Session) -> None:
+    before = session.scalar(select(func.count()).select_from(Building))
+    assert load_demo(session).loaded is False
+    assert session.scalar(select(func.count()).select_from(Building)) == before
+    assert session.scalar(select(func.count()).select_from(Generation)
+                          .where(Generation.street_code == STREET_CODE)) == 1
+
+
+def copy_generation(session: Session, source: Generation) -> Generation:
+    """A new generation with the same communities and grids as ``source``."""
+    copy = registry.create_generation(session, street_code=source.street_code, label="redrawn")
+    ids = {"new": copy.id, "old": source.id}
+    session.execute(text("""
+        INSERT INTO community (street_code, generation_id, code, name, kind, geom)
+        SELECT street_code, :new, code, name, kind, geom FROM community
+        WHERE generation_id = :old"""), ids)
+    session.execute(text("""
+        INSERT INTO grid (street_code, generation_id, community_id, code, name, officer_id, geom)
+        SELECT g.street_code, :new, nc.id, g.code, g.name, g.officer_id, g.geom
+        FROM grid g JOIN community c ON c.id = g.community_id
+        JOIN community nc ON nc.code = c.code AND nc.generation_id = :new
+        WHERE g.generation_id = :old"""), ids)
+    return copy
+
+
+def test_activating_a_generation_moves_buildings_and_keeps_the_old_one(
+        session: Session, client: TestClient) -> None:
+    first = registry.active_generation(session, STREET_CODE)
+    assert first is not None and first.number == 1
+    second = copy_generation(session, first)
+    moved = registry.activate_generation(session, second)
+    assert moved == session.scalar(select(func.count()).select_from(Building))
+    assert registry.active_generation(session, STREET_CODE) == second
+    on_new_grids = session.scalar(select(func.count()).select_from(Building).join(
+        Grid, Grid.id == Building.grid_id).where(Grid.generation_id == second.id))
+    assert on_new_grids == moved
+    assert client.get("/api/communities/330109002041").json()["properties"]["generation"] == 2
+    old = client.get("/api/communities", params={"generation": 1, "limit": 100}).json()
+    assert len(old["features"]) == 40
+
+
+def test_only_one_generation_per_street_can_be_active(session: Session) -> None:
+    first = registry.active_generation(session, STREET_CODE)
+    assert first is not None
+    second = registry.create_generation(session, street_code=STREET_CODE, label="x")
+    second.active = True
+    with pytest.raises(IntegrityError):
+        session.flush()
+
+
+def test_community_codes_must_be_12_digits(session: Session) -> None:
+    generation = registry.active_generation(session, STREET_CODE)
+    assert generation is not None
+    square = "SRID=4326;MULTIPOLYGON(((0 0,1 0,1 1,0 0)))"
+    session.add(Community(street_code=STREET_CODE, generation_id=generation.id, code="3301",
+                          name="bad", kind="社区", geom=square))
+    with pytest.raises(IntegrityError):
+        session.flush()
