@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routers import areas, health
+from api.routers import areas, health, locate
 from geo.db import make_engine, make_session_factory
 from geo.settings import Settings, get_settings
 
@@ -31,4 +31,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.register(app)
     app.include_router(health.router)
     app.include_router(areas.router)
+    app.include_router(locate.router)
     return app

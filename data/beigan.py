@@ -23,11 +23,7 @@ from numpy.typing import NDArray
 from shapely.geometry import Polygon
 
 from data.beigan_addresses import AddressBook, building_names, estate_gates
-from data.beigan_buildings import (
-    estate_candidates,
-    grid_candidates,
-    select,
-)
+from data.beigan_buildings import estate_candidates, grid_candidates, select
 from data.beigan_estates import EstatePlan, plan_estates
 from data.beigan_geometry import (
     CENTER,
@@ -189,7 +185,8 @@ def _order_as_reference(
 ) -> list[Polygon]:
     """Put the cells in CSV order: codes rise roughly south to north, the village furthest north.
 
-    Older communities (low codes) sit by the old town to the south; 荣庄 by the fields.
+    So the older communities (low codes) lie by the old town and 荣庄 by the fields; the real
+    layout is not known here.
     """
     lat = np.array([c.centroid.y for c in cells])
     northmost = int(np.argmax(lat))

@@ -23,8 +23,10 @@ ADDRESS_PREFIX = "杭州市萧山区北干街道"
 
 # Real road names of Xiaoshan's urban core, laid out here north-south and east-west.
 ROADS_NS = ("通惠北路", "市心北路", "工人路", "育才路", "博学路", "永久路", "兴议路", "晨晖路")
-ROADS_EW = ("人民路", "萧然东路", "山阴路", "金城路", "北干山南路")
-ROADS_EW += ("金惠路", "建设一路", "建设二路")
+ROADS_EW = (
+    *("人民路", "萧然东路", "山阴路", "金城路"),
+    *("北干山南路", "金惠路", "建设一路", "建设二路"),
+)
 NUMBER_SPACING_M = 15.0
 """Road frontage per house number."""
 

@@ -42,6 +42,11 @@ class Style:
     l_share: float
     occupancy: float
 
+    def __post_init__(self) -> None:
+        for pitch, (_, largest) in zip(self.pitch, (self.length, self.depth), strict=True):
+            if largest > pitch - MIN_GAP_M:
+                raise ValueError(f"footprints up to {largest} m do not fit a {pitch} m pitch")
+
 
 STYLES = {
     "tower": Style((44, 37), (28, 36), (16, 20), l_share=0.3, occupancy=1.0),

@@ -189,6 +189,8 @@ def node_partition(cells: Sequence[Polygon]) -> list[Polygon]:
     owner = _face_owners(faces, cells_arr)
     for _ in range(10):
         rebuilt = [shapely.coverage_union_all(faces[owner == i]) for i in range(len(cells))]
+        if any(c.is_empty for c in rebuilt):
+            raise RuntimeError("a cell of the partition lost all its faces in noding")
         multi = [i for i, c in enumerate(rebuilt) if shapely.get_num_geometries(c) > 1]
         if not multi:
             logger.debug("noded %d cells from %d faces", len(cells), len(faces))

@@ -128,6 +128,19 @@ class Grid(Base):
     geom: Mapped[WKBElement] = mapped_column(multipolygon())
 
 
+class GridPart(Base):
+    """A piece of an active grid (ST_Subdivide): point lookups probe these small polygons
+    instead of detailed boundaries. Rebuilt whenever a generation is activated."""
+
+    __tablename__ = "grid_part"
+    __table_args__ = (gist("grid_part"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    street_code: Mapped[str] = mapped_column(ForeignKey("street.street_code"))
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id", ondelete="CASCADE"), index=True)
+    geom: Mapped[WKBElement] = mapped_column(Geometry("POLYGON", srid=SRID, spatial_index=False))
+
+
 class Estate(Base):
     """An estate (小区): a property-management area with its company and owners' committee."""
 

@@ -19,6 +19,8 @@ from geo.models import Generation, Street
 
 logger = logging.getLogger(__name__)
 
+GRID_PART_VERTICES = 128  # as in MapIt: small enough for fast ST_Covers, few enough parts
+
 
 def upsert_street(session: Session, *, street_code: str, name: str, district_code: str,
                   frame: gpd.GeoDataFrame | None = None) -> None:
@@ -60,7 +62,19 @@ def activate_generation(session: Session, generation: Generation) -> int:
     generation.active = True
     generation.activated_at = func.now()
     session.flush()
+    refresh_grid_parts(session, generation.street_code)
     return assign_buildings(session, generation.street_code)
+
+
+def refresh_grid_parts(session: Session, street_code: str) -> None:
+    """Rebuild the street's subdivided copies of its active grids (see ``GridPart``)."""
+    params = {"street": street_code, "vertices": GRID_PART_VERTICES}
+    session.execute(text("DELETE FROM grid_part WHERE street_code = :street"), params)
+    session.execute(text("""
+        INSERT INTO grid_part (street_code, grid_id, geom)
+        SELECT g.street_code, g.id, ST_Subdivide(g.geom, :vertices)
+        FROM grid g JOIN generation n ON n.id = g.generation_id
+        WHERE n.street_code = :street AND n.active"""), params)
 
 
 def load_communities(session: Session, generation: Generation, frame: gpd.GeoDataFrame) -> int:

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(default=None, description="Bearer token for admin writes.")
     building_radius_m: float = Field(default=30.0, gt=0, description="Nearest-building cap.")
     grid_radius_m: float = Field(default=200.0, gt=0, description="Nearest-grid cap off coverage.")
+    boundary_tolerance_m: float = Field(default=5.0, ge=0,
+                                        description="Within this of a grid edge is on_boundary.")
+    metric_crs: str = Field(default="EPSG:4549", description="Planar CRS for distances in metres "
+                            "(CGCS2000 3-degree Gauss-Kruger CM 120E suits Hangzhou).")
 
 
 @lru_cache
