@@ -64,7 +64,7 @@ def person_names(rng: np.random.Generator, count: int) -> list[str]:
 
 def estate_names(rng: np.random.Generator, count: int) -> list[str]:
     """Draw ``count`` distinct plausible estate (小区) names."""
-    pairs = [(p, s) for p in ESTATE_PREFIXES for s in ESTATE_SUFFIXES]
+    pairs = [(p, s) for p in ESTATE_PREFIXES for s in ESTATE_SUFFIXES if p[-1] != s[0]]
     if count > len(pairs):
         raise ValueError(f"only {len(pairs)} estate names available, {count} asked")
     chosen = rng.choice(len(pairs), size=count, replace=False)

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     Float,
@@ -183,3 +184,32 @@ class Building(Base):
     estate_id: Mapped[int | None] = mapped_column(ForeignKey("estate.id", ondelete="SET NULL"),
                                                   index=True)
     footprint: Mapped[WKBElement] = mapped_column(multipolygon())
+
+
+class RegistryVersion(Base):
+    """Bumped whenever a street's boundaries or buildings change, so in-memory indexes
+    (the API's locator) know to rebuild."""
+
+    __tablename__ = "registry_version"
+
+    street_code: Mapped[str] = mapped_column(ForeignKey("street.street_code"), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+
+
+class Reassignment(Base):
+    """A building (later: an open issue) that changed grid when a generation was activated."""
+
+    __tablename__ = "reassignment"
+    __table_args__ = (Index("ix_reassignment_generation", "street_code", "generation_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    street_code: Mapped[str] = mapped_column(ForeignKey("street.street_code"))
+    generation_id: Mapped[int] = mapped_column(ForeignKey("generation.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(String(16))
+    subject_code: Mapped[str] = mapped_column(String(64))
+    from_grid: Mapped[str | None] = mapped_column(String(32))
+    to_grid: Mapped[str | None] = mapped_column(String(32))
+    moved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                               server_default=func.now())

@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 
 import geopandas as gpd
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from geo.copyload import stage
 from geo.errors import Conflict, NotFound
-from geo.models import Generation, Street
+from geo.models import Generation, Reassignment, Street
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ def upsert_street(session: Session, *, street_code: str, name: str, district_cod
     """Create or update a street; its geometry is the union of ``frame``'s when given."""
     session.merge(Street(street_code=street_code, name=name, district_code=district_code))
     session.flush()
+    bump_version(session, street_code)
     if frame is not None:
         stage(session, "street_in", frame, [])
         session.execute(text("UPDATE street SET geom = (SELECT ST_Multi(ST_Union(geom)) "
@@ -53,7 +54,7 @@ def active_generation(session: Session, street_code: str) -> Generation | None:
 
 def activate_generation(session: Session, generation: Generation) -> int:
     """Make ``generation`` its street's active one and re-assign buildings to its grids;
-    returns how many buildings moved."""
+    returns how many buildings changed grid (each recorded in ``reassignment``)."""
     if generation.active:
         raise Conflict(f"generation {generation.number} is already active")
     session.execute(update(Generation).where(Generation.street_code == generation.street_code,
@@ -63,7 +64,14 @@ def activate_generation(session: Session, generation: Generation) -> int:
     generation.activated_at = func.now()
     session.flush()
     refresh_grid_parts(session, generation.street_code)
-    return assign_buildings(session, generation.street_code)
+    session.execute(text("""
+        UPDATE street SET geom = (SELECT ST_Multi(ST_Union(geom)) FROM community
+                                  WHERE generation_id = :generation)
+        WHERE street_code = :street"""),
+                    {"generation": generation.id, "street": generation.street_code})
+    moved = assign_buildings(session, generation.street_code, generation)
+    bump_version(session, generation.street_code)
+    return moved
 
 
 def refresh_grid_parts(session: Session, street_code: str) -> None:
@@ -118,10 +126,13 @@ def load_estates(session: Session, street_code: str, frame: gpd.GeoDataFrame) ->
     columns = ["code", "name", "community_code", "property_company", "property_contact",
                "owners_committee"]
     stage(session, "estate_in", frame.reindex(columns=[*columns, "geometry"]), columns)
-    return _insert(session, f"""
+    count = _insert(session, f"""
         INSERT INTO estate (street_code, {", ".join(columns)}, geom)
         SELECT :street, {", ".join(columns)}, ST_Multi(geom) FROM estate_in ORDER BY code""",
-                   street=street_code)
+                    street=street_code)
+    assign_buildings(session, street_code)
+    bump_version(session, street_code)
+    return count
 
 
 def load_buildings(session: Session, street_code: str, frame: gpd.GeoDataFrame) -> int:
@@ -135,28 +146,53 @@ def load_buildings(session: Session, street_code: str, frame: gpd.GeoDataFrame) 
                floors::numeric::int, ST_Multi(geom)
         FROM building_in ORDER BY code""", street=street_code)
     assign_buildings(session, street_code)
+    bump_version(session, street_code)
     return count
 
 
-def assign_buildings(session: Session, street_code: str) -> int:
+def assign_buildings(session: Session, street_code: str,
+                     generation: Generation | None = None) -> int:
     """Point every building of the street at the active grid and the estate that cover its
-    point on surface (the one rule for a footprint that straddles); returns how many buildings
-    changed grid or estate."""
+    point on surface (the one rule for a footprint that straddles).
+
+    Returns how many buildings changed grid code; with ``generation`` given, each such move
+    is recorded in ``reassignment`` against it.
+    """
     moved = session.execute(text("""
         WITH placed AS (
-            SELECT b.id, (SELECT g.id FROM grid g JOIN generation n ON n.id = g.generation_id
-                          WHERE n.street_code = :street AND n.active
-                          AND ST_Covers(g.geom, ST_PointOnSurface(b.footprint))
-                          ORDER BY g.code LIMIT 1) AS grid_id,
-                         (SELECT e.id FROM estate e WHERE e.street_code = :street
-                          AND ST_Covers(e.geom, ST_PointOnSurface(b.footprint))
-                          ORDER BY e.code LIMIT 1) AS estate_id
-            FROM building b WHERE b.street_code = :street)
-        UPDATE building b SET grid_id = p.grid_id, estate_id = p.estate_id FROM placed p
-        WHERE b.id = p.id AND (b.grid_id IS DISTINCT FROM p.grid_id
-                               OR b.estate_id IS DISTINCT FROM p.estate_id)
-        RETURNING b.id"""), {"street": street_code}).all()
+            SELECT b.id, b.grid_id AS old_grid_id,
+                   (SELECT g.id FROM grid_part gp JOIN grid g ON g.id = gp.grid_id
+                    WHERE gp.street_code = :street
+                    AND ST_Covers(gp.geom, ST_PointOnSurface(b.footprint))
+                    ORDER BY g.code LIMIT 1) AS grid_id,
+                   (SELECT e.id FROM estate e WHERE e.street_code = :street
+                    AND ST_Covers(e.geom, ST_PointOnSurface(b.footprint))
+                    ORDER BY e.code LIMIT 1) AS estate_id
+            FROM building b WHERE b.street_code = :street
+        ), updated AS (
+            UPDATE building b SET grid_id = p.grid_id, estate_id = p.estate_id FROM placed p
+            WHERE b.id = p.id AND (b.grid_id IS DISTINCT FROM p.grid_id
+                                   OR b.estate_id IS DISTINCT FROM p.estate_id)
+            RETURNING b.code, p.old_grid_id, p.grid_id
+        )
+        SELECT u.code, old.code AS from_grid, new.code AS to_grid FROM updated u
+        LEFT JOIN grid old ON old.id = u.old_grid_id LEFT JOIN grid new ON new.id = u.grid_id
+        WHERE old.code IS DISTINCT FROM new.code"""), {"street": street_code}).all()
+    if generation is not None and moved:
+        session.execute(insert(Reassignment), [
+            {"street_code": street_code, "generation_id": generation.id, "subject": "building",
+             "subject_code": code, "from_grid": from_grid, "to_grid": to_grid}
+            for code, from_grid, to_grid in moved])
     return len(moved)
+
+
+def bump_version(session: Session, street_code: str) -> None:
+    """Tell in-memory indexes that the street's boundaries or buildings changed."""
+    session.execute(text("""
+        INSERT INTO registry_version (street_code) VALUES (:street)
+        ON CONFLICT (street_code) DO UPDATE
+        SET version = registry_version.version + 1, changed_at = now()"""),
+                    {"street": street_code})
 
 
 def _insert(session: Session, sql: str, **params: object) -> int:

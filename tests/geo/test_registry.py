@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from data.beigan import STREET_CODE
 from geo import registry
 from geo.demo import load_demo
-from geo.models import Building, Community, Generation, Grid
+from geo.models import Building, Community, Generation, Grid, Reassignment
 
 
 def scalar(session: Session, sql: str) -> int:
@@ -71,8 +71,10 @@ def test_demo_load_is_idempotent(session: Session) -> None:
                           .where(Generation.street_code == STREET_CODE)) == 1
 
 
-def copy_generation(session: Session, source: Generation) -> Generation:
-    """A new generation with the same communities and grids as ``source``."""
+def copy_generation(session: Session, source: Generation, *,
+                    renamed: dict[str, str] | None = None) -> Generation:
+    """A new generation with the same communities and grids as ``source``, some grids
+    renamed (a redrawn grid gets a new code)."""
     copy = registry.create_generation(session, street_code=source.street_code, label="redrawn")
     ids = {"new": copy.id, "old": source.id}
     session.execute(text("""
@@ -85,6 +87,10 @@ def copy_generation(session: Session, source: Generation) -> Generation:
         FROM grid g JOIN community c ON c.id = g.community_id
         JOIN community nc ON nc.code = c.code AND nc.generation_id = :new
         WHERE g.generation_id = :old"""), ids)
+    for old_code, new_code in (renamed or {}).items():
+        session.execute(text("UPDATE grid SET code = :new_code WHERE generation_id = :new "
+                             "AND code = :old_code"),
+                        {**ids, "old_code": old_code, "new_code": new_code})
     return copy
 
 
@@ -92,16 +98,29 @@ def test_activating_a_generation_moves_buildings_and_keeps_the_old_one(
         session: Session, client: TestClient) -> None:
     first = registry.active_generation(session, STREET_CODE)
     assert first is not None and first.number == 1
-    second = copy_generation(session, first)
+    redrawn = session.scalar(select(Grid.code).where(Grid.generation_id == first.id)
+                             .order_by(Grid.code))
+    assert redrawn is not None
+    in_redrawn = session.scalar(select(func.count()).select_from(Building).join(
+        Grid, Grid.id == Building.grid_id).where(Grid.code == redrawn))
+    second = copy_generation(session, first, renamed={redrawn: "330109002999001"})
+
     moved = registry.activate_generation(session, second)
-    assert moved == session.scalar(select(func.count()).select_from(Building))
+
+    assert moved == in_redrawn > 0
     assert registry.active_generation(session, STREET_CODE) == second
     on_new_grids = session.scalar(select(func.count()).select_from(Building).join(
         Grid, Grid.id == Building.grid_id).where(Grid.generation_id == second.id))
-    assert on_new_grids == moved
+    assert on_new_grids == session.scalar(select(func.count()).select_from(Building))
+    recorded = session.execute(select(Reassignment.from_grid, Reassignment.to_grid)
+                               .where(Reassignment.generation_id == second.id)).all()
+    assert len(recorded) == moved
+    assert set(recorded) == {(redrawn, "330109002999001")}
     assert client.get("/api/communities/330109002041").json()["properties"]["generation"] == 2
     old = client.get("/api/communities", params={"generation": 1, "limit": 100}).json()
     assert len(old["features"]) == 40
+    assert client.get(f"/api/grids/{redrawn}", params={"generation": 1}).status_code == 200
+    assert client.get(f"/api/grids/{redrawn}").status_code == 404
 
 
 def test_only_one_generation_per_street_can_be_active(session: Session) -> None:
