@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routers import areas, health, locate
+from api.routers import areas, health, imports, locate
 from geo.db import make_engine, make_session_factory
 from geo.settings import Settings, get_settings
 
@@ -32,4 +32,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(areas.router)
     app.include_router(locate.router)
+    app.include_router(imports.router)
     return app

@@ -13,9 +13,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from geo.errors import (
     Conflict,
     DatabaseUnavailable,
+    Forbidden,
     GridmapError,
     InvalidInput,
     NotFound,
+    Unauthenticated,
 )
 
 logger = logging.getLogger(__name__)
@@ -25,6 +27,8 @@ STATUS: dict[type[GridmapError], int] = {
     NotFound: 404,
     InvalidInput: 422,
     Conflict: 409,
+    Unauthenticated: 401,
+    Forbidden: 403,
     DatabaseUnavailable: 503,
 }
 
@@ -48,8 +52,11 @@ async def gridmap_error(request: Request, error: Exception) -> JSONResponse:
     status = status_of(error)
     if status >= 500:
         logger.error("%s: %s", type(error).__name__, error.detail, exc_info=error)
-    return problem(status, error.title, error.detail, request, field=error.field, fix=error.fix,
-                   **error.extra)
+    response = problem(status, error.title, error.detail, request, field=error.field,
+                       fix=error.fix, **error.extra)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 async def validation_error(request: Request, error: Exception) -> JSONResponse:

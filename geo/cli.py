@@ -8,7 +8,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from sqlalchemy.exc import OperationalError
+
 from geo import migrate, pgcluster
+from geo.cli_data import add_commands
 from geo.db import database_url, make_engine, postgis_version, private_cluster, transaction
 from geo.errors import GridmapError
 from geo.settings import Settings, get_settings
@@ -112,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve_parser.add_argument("--workers", type=int, default=1)
     serve_parser.set_defaults(handler=serve)
+    add_commands(commands, get_settings().street_code)
     return parser
 
 
@@ -125,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error.detail}", file=sys.stderr)
         if error.fix:
             print(f"fix: {error.fix}", file=sys.stderr)
+        return 2
+    except OperationalError as error:
+        print(f"error: cannot reach the database: {error.orig}", file=sys.stderr)
+        print("fix: run `gridmap db up` (or check DATABASE_URL)", file=sys.stderr)
         return 2
 
 

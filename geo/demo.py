@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from data.beigan import STREET_CODE, BeiganDemo, generate
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from data.beigan import STREET_CODE, BeiganDemo, generate
 from geo import registry
 from geo.models import Generation
 
@@ -45,5 +45,5 @@ def load_demo(session: Session, demo: BeiganDemo | None = None) -> DemoLoad:
     grids = registry.load_grids(session, generation, demo.grids)
     registry.activate_generation(session, generation)
     estates = registry.load_estates(session, STREET_CODE, demo.estates)
-    buildings = registry.load_buildings(session, STREET_CODE, demo.buildings)
+    buildings = registry.load_buildings(session, STREET_CODE, demo.buildings).inserted
     return DemoLoad(True, communities, grids, estates, buildings)

@@ -47,6 +47,18 @@ class Conflict(GridmapError):
     title = "Conflict"
 
 
+class Unauthenticated(GridmapError):
+    """The action needs credentials the caller did not give."""
+
+    title = "Authentication required"
+
+
+class Forbidden(GridmapError):
+    """The caller may not do this."""
+
+    title = "Forbidden"
+
+
 class DatabaseUnavailable(GridmapError):
     """The database cannot be reached or lacks PostGIS."""
 

@@ -8,13 +8,17 @@ handful of statements whatever its size, inside the caller's transaction.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import geopandas as gpd
+import numpy as np
+import shapely
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from geo.copyload import stage
 from geo.errors import Conflict, NotFound
+from geo.ingest.overlay import grid_shares
 from geo.models import Generation, Reassignment, Street
 
 logger = logging.getLogger(__name__)
@@ -85,6 +89,14 @@ def refresh_grid_parts(session: Session, street_code: str) -> None:
         WHERE n.street_code = :street AND n.active"""), params)
 
 
+def copy_communities(session: Session, source: Generation, target: Generation) -> int:
+    """Copy ``source``'s communities into ``target`` (for grids redrawn inside them)."""
+    return _insert(session, """
+        INSERT INTO community (street_code, generation_id, code, name, kind, geom)
+        SELECT street_code, :target, code, name, kind, geom FROM community
+        WHERE generation_id = :source ORDER BY code""", source=source.id, target=target.id)
+
+
 def load_communities(session: Session, generation: Generation, frame: gpd.GeoDataFrame) -> int:
     """Communities of ``generation``; ``frame`` has ``code``, ``name``, ``kind``."""
     stage(session, "community_in", frame, ["code", "name", "kind"])
@@ -135,55 +147,110 @@ def load_estates(session: Session, street_code: str, frame: gpd.GeoDataFrame) ->
     return count
 
 
-def load_buildings(session: Session, street_code: str, frame: gpd.GeoDataFrame) -> int:
-    """Building footprints; ``frame`` has ``code``, ``name``, ``use`` and optionally
-    ``address``, ``height_m``, ``floors``. Grids and estates are assigned by location."""
-    columns = ["code", "name", "address", "use", "height_m", "floors"]
-    stage(session, "building_in", frame.reindex(columns=[*columns, "geometry"]), columns)
-    count = _insert(session, """
-        INSERT INTO building (street_code, code, name, address, use, height_m, floors, footprint)
-        SELECT :street, code, name, address, use, height_m::float8,
-               floors::numeric::int, ST_Multi(geom)
-        FROM building_in ORDER BY code""", street=street_code)
-    assign_buildings(session, street_code)
+@dataclass(frozen=True)
+class Upserted:
+    """Rows a load inserted and rows it updated (same code, new values)."""
+
+    inserted: int
+    updated: int
+
+
+def load_buildings(session: Session, street_code: str, frame: gpd.GeoDataFrame) -> Upserted:
+    """Insert building footprints, or update those whose code exists; ``frame`` has ``code``,
+    ``name``, ``use`` and optionally ``address``, ``height_m``, ``floors``. Each is placed
+    in the active grid and the estate holding the largest share of its footprint."""
+    placed = frame.assign(grid_code=_largest_share(session, frame, GRIDS_OF_STREET, street_code),
+                          estate_code=_largest_share(session, frame, ESTATES_OF_STREET,
+                                                     street_code, min_share=0.5))
+    columns = ["code", "name", "address", "use", "height_m", "floors", "grid_code",
+               "estate_code"]
+    stage(session, "building_in", placed.reindex(columns=[*columns, "geometry"]), columns)
+    inserted = session.scalars(text("""
+        INSERT INTO building (street_code, code, name, address, use, height_m, floors, grid_id,
+                              estate_id, footprint)
+        SELECT :street, i.code, i.name, i.address, coalesce(i.use, 'residential'),
+               i.height_m::float8, i.floors::numeric::int, g.id, e.id, ST_Multi(i.geom)
+        FROM building_in i
+        LEFT JOIN (SELECT g.id, g.code FROM grid g JOIN generation n ON n.id = g.generation_id
+                   WHERE n.street_code = :street AND n.active) g ON g.code = i.grid_code
+        LEFT JOIN estate e ON e.street_code = :street AND e.code = i.estate_code
+        ORDER BY i.code
+        ON CONFLICT (street_code, code) DO UPDATE SET
+            name = EXCLUDED.name, address = EXCLUDED.address, use = EXCLUDED.use,
+            height_m = EXCLUDED.height_m, floors = EXCLUDED.floors, grid_id = EXCLUDED.grid_id,
+            estate_id = EXCLUDED.estate_id, footprint = EXCLUDED.footprint
+        RETURNING xmax = 0"""), {"street": street_code}).all()
     bump_version(session, street_code)
-    return count
+    added = sum(inserted)
+    return Upserted(inserted=added, updated=len(inserted) - added)
+
+
+GRIDS_OF_STREET = """
+    SELECT g.code, ST_AsBinary(g.geom) FROM grid g JOIN generation n ON n.id = g.generation_id
+    WHERE n.street_code = :street AND n.active"""
+ESTATES_OF_STREET = "SELECT code, ST_AsBinary(geom) FROM estate WHERE street_code = :street"
+
+
+def _largest_share(session: Session, frame: gpd.GeoDataFrame, areas_sql: str,
+                   street_code: str, *, min_share: float = 0.0) -> np.ndarray:
+    """For each footprint, the code of the area (grid, estate) holding the largest share of
+    it, ties to the lowest code; None where no area holds more than ``min_share``."""
+    rows = session.execute(text(areas_sql + " ORDER BY 1"), {"street": street_code}).all()
+    codes = np.array([code for code, _ in rows], dtype=object)
+    placed = np.full(len(frame), None, dtype=object)
+    if not rows:
+        return placed
+    areas = shapely.from_wkb([bytes(wkb) for _, wkb in rows])
+    footprint, area, share = grid_shares(np.asarray(frame.geometry.values), areas)
+    keep = share > min_share
+    footprint, area, share = footprint[keep], area[keep], share[keep]
+    order = np.lexsort((area, -share, footprint))  # codes are sorted, so index order = code
+    first = order[np.r_[True, footprint[order][1:] != footprint[order][:-1]]] if len(order) \
+        else order
+    placed[footprint[first]] = codes[area[first]]
+    return placed
 
 
 def assign_buildings(session: Session, street_code: str,
                      generation: Generation | None = None) -> int:
-    """Point every building of the street at the active grid and the estate that cover its
-    point on surface (the one rule for a footprint that straddles).
+    """Place every building of the street in the active grid and the estate holding the
+    largest share of its footprint (ties to the lowest code; estates need over half).
 
     Returns how many buildings changed grid code; with ``generation`` given, each such move
     is recorded in ``reassignment`` against it.
     """
-    moved = session.execute(text("""
-        WITH placed AS (
-            SELECT b.id, b.grid_id AS old_grid_id,
-                   (SELECT g.id FROM grid_part gp JOIN grid g ON g.id = gp.grid_id
-                    WHERE gp.street_code = :street
-                    AND ST_Covers(gp.geom, ST_PointOnSurface(b.footprint))
-                    ORDER BY g.code LIMIT 1) AS grid_id,
-                   (SELECT e.id FROM estate e WHERE e.street_code = :street
-                    AND ST_Covers(e.geom, ST_PointOnSurface(b.footprint))
-                    ORDER BY e.code LIMIT 1) AS estate_id
-            FROM building b WHERE b.street_code = :street
-        ), updated AS (
-            UPDATE building b SET grid_id = p.grid_id, estate_id = p.estate_id FROM placed p
-            WHERE b.id = p.id AND (b.grid_id IS DISTINCT FROM p.grid_id
-                                   OR b.estate_id IS DISTINCT FROM p.estate_id)
-            RETURNING b.code, p.old_grid_id, p.grid_id
-        )
-        SELECT u.code, old.code AS from_grid, new.code AS to_grid FROM updated u
-        LEFT JOIN grid old ON old.id = u.old_grid_id LEFT JOIN grid new ON new.id = u.grid_id
-        WHERE old.code IS DISTINCT FROM new.code"""), {"street": street_code}).all()
+    moved = session.execute(text(ASSIGN_SQL), {"street": street_code}).all()
     if generation is not None and moved:
         session.execute(insert(Reassignment), [
             {"street_code": street_code, "generation_id": generation.id, "subject": "building",
              "subject_code": code, "from_grid": from_grid, "to_grid": to_grid}
             for code, from_grid, to_grid in moved])
     return len(moved)
+
+
+ASSIGN_SQL = """
+    WITH placed AS (
+        SELECT b.id, b.grid_id AS old_grid_id,
+               (SELECT g.id FROM grid g JOIN generation n ON n.id = g.generation_id
+                WHERE n.street_code = :street AND n.active AND g.geom && b.footprint
+                AND ST_Intersects(g.geom, b.footprint)
+                ORDER BY CASE WHEN ST_CoveredBy(b.footprint, g.geom) THEN 1.0
+                         ELSE ST_Area(ST_Intersection(g.geom, b.footprint)) END DESC, g.code
+                LIMIT 1) AS grid_id,
+               (SELECT e.id FROM estate e WHERE e.street_code = :street
+                AND e.geom && b.footprint AND ST_Intersects(e.geom, b.footprint)
+                AND ST_Area(ST_Intersection(e.geom, b.footprint)) > 0.5 * ST_Area(b.footprint)
+                ORDER BY e.code LIMIT 1) AS estate_id
+        FROM building b WHERE b.street_code = :street
+    ), updated AS (
+        UPDATE building b SET grid_id = p.grid_id, estate_id = p.estate_id FROM placed p
+        WHERE b.id = p.id AND (b.grid_id IS DISTINCT FROM p.grid_id
+                               OR b.estate_id IS DISTINCT FROM p.estate_id)
+        RETURNING b.code, p.old_grid_id, p.grid_id
+    )
+    SELECT u.code, old.code AS from_grid, new.code AS to_grid FROM updated u
+    LEFT JOIN grid old ON old.id = u.old_grid_id LEFT JOIN grid new ON new.id = u.grid_id
+    WHERE old.code IS DISTINCT FROM new.code"""
 
 
 def bump_version(session: Session, street_code: str) -> None:

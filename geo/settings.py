@@ -19,7 +19,8 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "GRIDMAP_DATABASE_URL"),
         description="SQLAlchemy URL of an existing PostGIS database; unset runs a private cluster.",
     )
-    var_dir: Path = Field(default=Path("var"), description="Where the private cluster lives.")
+    var_dir: Path = Field(default_factory=lambda: default_var_dir(),
+                          description="Where the private cluster lives.")
     pg_port: int = Field(default=54329, description="TCP port of the private cluster (127.0.0.1).")
     db_name: str = Field(default="gridmap", description="Database name in the private cluster.")
     street_code: str = Field(default="330109002", description="The street this instance serves.")
@@ -32,6 +33,12 @@ class Settings(BaseSettings):
                                         description="Within this of a grid edge is on_boundary.")
     metric_crs: str = Field(default="EPSG:4549", description="Planar CRS for distances in metres "
                             "(CGCS2000 3-degree Gauss-Kruger CM 120E suits Hangzhou).")
+
+
+def default_var_dir() -> Path:
+    """``var/`` of the checkout gridmap runs from, else of the current directory."""
+    checkout = Path(__file__).resolve().parents[1]
+    return (checkout if (checkout / "pyproject.toml").exists() else Path.cwd()) / "var"
 
 
 @lru_cache
