@@ -16,7 +16,8 @@ apt_install = { if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1); \
 	else echo "run as root: sudo apt-get install -y $(1)"; exit 1; fi; }
 
-.PHONY: setup demo serve test lint db-up db-down db-status db-reset lock clean
+.PHONY: setup demo serve test lint db-up db-down db-status db-reset lock clean bench-import \
+	bench-locate
 
 setup: $(STAMP)
 
@@ -63,6 +64,15 @@ serve: db-up
 
 test: db-up
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench-import: db-up
+	@command -v ogr2ogr >/dev/null || $(call apt_install,gdal-bin)
+	$(BIN)/python -m bench.import_buildings
+
+bench-locate: db-up
+	@command -v wrk >/dev/null || $(call apt_install,wrk)
+	$(BIN)/python -m bench.locate_bulk
+	$(BIN)/python -m bench.locate_http
 
 lint: setup
 	$(BIN)/ruff check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 from api import errors
 from api.routers import areas, health, imports, locate
 from geo.db import make_engine, make_session_factory
+from geo.locator import LocatorCache
 from geo.settings import Settings, get_settings
 
 
@@ -22,6 +24,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings)
         app.state.engine = engine
         app.state.sessions = make_session_factory(engine)
+        app.state.locators = LocatorCache(settings, refresh_seconds=settings.locator_refresh_s)
+        if settings.locator_warm:
+            threading.Thread(target=app.state.locators.warm, args=(app.state.sessions,),
+                             name="locator-warm", daemon=True).start()
         yield
         engine.dispose()
 
@@ -29,8 +35,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Grid mapping and 一楼一码 fire-safety codes for street governance.")
     app.state.settings = settings
     errors.register(app)
+    app.include_router(locate.router)  # first: the hottest routes match soonest
     app.include_router(health.router)
     app.include_router(areas.router)
-    app.include_router(locate.router)
     app.include_router(imports.router)
     return app

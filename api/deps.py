@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from geo.errors import InvalidInput
 from geo.features import BBox
+from geo.locator import Locator, LocatorCache
 from geo.settings import Settings
 
 
@@ -57,5 +59,16 @@ def get_bbox(
     return BBox.parse(bbox) if bbox is not None else None
 
 
+async def get_locator(request: Request) -> Locator:
+    """The process's in-memory locator, checked against the registry's version at most once
+    per ``locator_refresh_s`` (one request does the check, in a worker thread)."""
+    cache: LocatorCache = request.app.state.locators
+    current = cache.current()
+    if current is None or cache.claim_check():
+        return await run_in_threadpool(cache.refresh, request.app.state.sessions)
+    return current
+
+
 PagingDep = Annotated[Paging, Depends(get_paging)]
+LocatorDep = Annotated[Locator, Depends(get_locator)]
 BBoxDep = Annotated[BBox | None, Depends(get_bbox)]

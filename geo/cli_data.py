@@ -79,6 +79,18 @@ def generation_activate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def locate(args: argparse.Namespace, settings: Settings) -> int:
+    """Geolocate every row of a CSV or Parquet file of points (millions are fine)."""
+    from geo.db import make_session_factory
+    from geo.locate_bulk import locate_file
+
+    sessions = make_session_factory(make_engine(settings))
+    rows = locate_file(sessions, settings, Path(args.file), Path(args.out), lon_col=args.lon_col,
+                       lat_col=args.lat_col, crs=args.crs)
+    print(f"located {rows} rows into {args.out}")
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction, settings_street: str) -> None:
     """Register this module's commands on the ``gridmap`` parser."""
     importing = commands.add_parser("import", help=import_layer.__doc__)
@@ -106,6 +118,14 @@ def add_commands(commands: argparse._SubParsersAction, settings_street: str) -> 
     activate = actions.add_parser("activate", help=generation_activate.__doc__)
     activate.add_argument("number", type=int)
     activate.set_defaults(handler=generation_activate)
+
+    locating = commands.add_parser("locate", help=locate.__doc__)
+    locating.add_argument("file", help=".csv or .parquet")
+    locating.add_argument("--out", required=True, help=".csv or .parquet")
+    locating.add_argument("--lon-col", default="lon")
+    locating.add_argument("--lat-col", default="lat")
+    locating.add_argument("--crs", default="wgs84", help="wgs84, gcj02, bd09, EPSG:NNNN")
+    locating.set_defaults(handler=locate)
 
     for parser in (importing, exporting, generations):
         parser.add_argument("--street", default=settings_street, help="9-digit street code")

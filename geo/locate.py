@@ -20,14 +20,25 @@ Distances are planar metres in ``metric_crs`` (EPSG:4549 around Hangzhou). Looku
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.crs import in_china_bbox, parse_crs, to_wgs84
+from geo.crs import (
+    CRSKind,
+    InputCRS,
+    bd09_to_wgs84,
+    gcj02_to_wgs84,
+    in_china_bbox,
+    parse_crs,
+    to_wgs84,
+)
+from geo.crs_offsets import CHINA_BBOX
 from geo.errors import InvalidInput
 from geo.settings import Settings
 
@@ -94,6 +105,43 @@ def to_lonlat(x: ArrayLike, y: ArrayLike, crs: str) -> tuple[np.ndarray, np.ndar
     return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
 
 
+def point_to_lonlat(x: float, y: float, crs: str) -> tuple[float, float]:
+    """``to_lonlat`` for one point, without numpy: the API's hot path."""
+    for name, value in (("lon", x), ("lat", y)):
+        if not math.isfinite(value):
+            raise InvalidInput(f"{name} must be a finite number, not {value}", field=name,
+                               fix="send decimal degrees, e.g. lon=120.27&lat=30.18")
+    input_crs = _cached_crs(crs)
+    if not input_crs.is_lonlat or input_crs.kind not in FAST_KINDS:
+        lon, lat = to_lonlat(x, y, crs)
+        return float(lon[0]), float(lat[0])
+    if not _in_china(x, y) and _in_china(y, x):
+        raise InvalidInput(f"lon={x}, lat={y} looks swapped: that pair is not in China, the "
+                           "other way round it is", field="lon",
+                           fix="send longitude first (about 73-135 in China), then latitude")
+    if not (-180.0 <= x <= 180.0 and -90.0 <= y <= 90.0):
+        lon, lat = to_lonlat(x, y, crs)  # raises the full message
+    return FAST_KINDS[input_crs.kind](x, y)
+
+
+def _in_china(lon: float, lat: float) -> bool:
+    west, south, east, north = CHINA_BBOX
+    return west <= lon <= east and south <= lat <= north
+
+
+@lru_cache(maxsize=64)
+def _cached_crs(crs: str) -> InputCRS:
+    return parse_crs(crs)
+
+
+FAST_KINDS: dict[CRSKind, Callable[[float, float], tuple[float, float]]] = {
+    CRSKind.WGS84: lambda lon, lat: (lon, lat),
+    CRSKind.CGCS2000: lambda lon, lat: (lon, lat),
+    CRSKind.GCJ02: gcj02_to_wgs84,
+    CRSKind.BD09: bd09_to_wgs84,
+}
+
+
 def locate(session: Session, lon: float, lat: float, settings: Settings) -> Location:
     """Where one WGS84 point lies."""
     return locate_many(session, np.array([lon]), np.array([lat]), settings)[0]
@@ -158,7 +206,7 @@ FROM point p CROSS JOIN streets
 LEFT JOIN LATERAL (
     SELECT gp.grid_id FROM grid_part gp JOIN grid g ON g.id = gp.grid_id
     WHERE gp.street_code = ANY(streets.codes) AND ST_Covers(gp.geom, p.geom)
-    ORDER BY g.code LIMIT 1
+    ORDER BY g.code COLLATE "C" LIMIT 1
 ) covering ON true
 LEFT JOIN LATERAL (
     SELECT g.id AS grid_id, ST_Distance(ST_Transform(g.geom, :metric),
@@ -166,7 +214,7 @@ LEFT JOIN LATERAL (
     FROM grid g JOIN generation n ON n.id = g.generation_id
     WHERE covering.grid_id IS NULL AND n.active AND n.street_code = ANY(streets.codes)
       AND ST_DWithin(g.geom, p.geom, :grid_degrees)
-    ORDER BY distance, g.code LIMIT 1
+    ORDER BY distance, g.code COLLATE "C" LIMIT 1
 ) nearest ON nearest.distance <= :grid_radius
 LEFT JOIN grid g ON g.id = coalesce(covering.grid_id, nearest.grid_id)
 LEFT JOIN community c ON c.id = g.community_id
@@ -180,7 +228,7 @@ LEFT JOIN LATERAL (
     FROM building b
     WHERE b.street_code = ANY(streets.codes)
       AND ST_DWithin(b.footprint, p.geom, :building_degrees)
-    ORDER BY NOT ST_Covers(b.footprint, p.geom), distance, b.code LIMIT 1
+    ORDER BY NOT ST_Covers(b.footprint, p.geom), distance, b.code COLLATE "C" LIMIT 1
 ) b ON b.distance <= :building_radius
 ORDER BY p.ord
 """

@@ -8,15 +8,22 @@ handful of statements whatever its size, inside the caller's transaction.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
+from numpy.typing import NDArray
+from psycopg.errors import UniqueViolation
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from geo.copyload import stage
+from geo.copyload import copy_rows, ewkb, stage
 from geo.errors import Conflict, NotFound
 from geo.ingest.overlay import grid_shares
 from geo.models import Generation, Reassignment, Street
@@ -155,60 +162,171 @@ class Upserted:
     updated: int
 
 
-def load_buildings(session: Session, street_code: str, frame: gpd.GeoDataFrame) -> Upserted:
+def load_buildings(session: Session, street_code: str, frame: gpd.GeoDataFrame, *,
+                   grid_codes: Iterable[str | None] | None = None) -> Upserted:
     """Insert building footprints, or update those whose code exists; ``frame`` has ``code``,
     ``name``, ``use`` and optionally ``address``, ``height_m``, ``floors``. Each is placed
-    in the active grid and the estate holding the largest share of its footprint."""
-    placed = frame.assign(grid_code=_largest_share(session, frame, GRIDS_OF_STREET, street_code),
-                          estate_code=_largest_share(session, frame, ESTATES_OF_STREET,
-                                                     street_code, min_share=0.5))
-    columns = ["code", "name", "address", "use", "height_m", "floors", "grid_code",
-               "estate_code"]
-    stage(session, "building_in", placed.reindex(columns=[*columns, "geometry"]), columns)
-    inserted = session.scalars(text("""
-        INSERT INTO building (street_code, code, name, address, use, height_m, floors, grid_id,
-                              estate_id, footprint)
-        SELECT :street, i.code, i.name, i.address, coalesce(i.use, 'residential'),
-               i.height_m::float8, i.floors::numeric::int, g.id, e.id, ST_Multi(i.geom)
-        FROM building_in i
-        LEFT JOIN (SELECT g.id, g.code FROM grid g JOIN generation n ON n.id = g.generation_id
-                   WHERE n.street_code = :street AND n.active) g ON g.code = i.grid_code
-        LEFT JOIN estate e ON e.street_code = :street AND e.code = i.estate_code
-        ORDER BY i.code
-        ON CONFLICT (street_code, code) DO UPDATE SET
-            name = EXCLUDED.name, address = EXCLUDED.address, use = EXCLUDED.use,
-            height_m = EXCLUDED.height_m, floors = EXCLUDED.floors, grid_id = EXCLUDED.grid_id,
-            estate_id = EXCLUDED.estate_id, footprint = EXCLUDED.footprint
-        RETURNING xmax = 0"""), {"street": street_code}).all()
+    in the active grid and the estate holding the largest share of its footprint;
+    ``grid_codes`` gives the grids when the caller has placed them already, against the
+    same active grids (as :func:`geo.ingest.validate.validate` does).
+
+    New codes are copied straight into ``building``, in code order; a file repeating codes
+    that exist goes through a staging table and one upsert.
+    """
+    grids = _areas(session, GRID_AREAS, street_code)
+    estates = _areas(session, ESTATE_AREAS, street_code)
+    if grid_codes is None:
+        grid_codes = grids.codes_at(_largest_share(_footprints(frame), grids))
+    ordered = frame.assign(grid_id=grids.ids_of(grid_codes)).sort_values(
+        "code", kind="stable", ignore_index=True)
+    inserted = None if _codes_exist(session, street_code, ordered["code"]) else (
+        _copy_new(session, street_code, ordered, estates))
+    upserted = Upserted(inserted, 0) if inserted is not None else (
+        _upsert_buildings(session, street_code, ordered, estates))
     bump_version(session, street_code)
-    added = sum(inserted)
-    return Upserted(inserted=added, updated=len(inserted) - added)
+    return upserted
 
 
 GRIDS_OF_STREET = """
     SELECT g.code, ST_AsBinary(g.geom) FROM grid g JOIN generation n ON n.id = g.generation_id
     WHERE n.street_code = :street AND n.active"""
-ESTATES_OF_STREET = "SELECT code, ST_AsBinary(geom) FROM estate WHERE street_code = :street"
+GRID_AREAS = """
+    SELECT g.id, g.code, ST_AsBinary(g.geom) FROM grid g
+    JOIN generation n ON n.id = g.generation_id WHERE n.street_code = :street AND n.active"""
+ESTATE_AREAS = "SELECT id, code, ST_AsBinary(geom) FROM estate WHERE street_code = :street"
+BUILDING_COLUMNS = ("street_code", "code", "name", "address", "use", "height_m", "floors",
+                    "grid_id", "estate_id", "footprint")
+BUILDING_TYPES = ("text", "text", "text", "text", "text", "float8", "int4", "int4", "int4",
+                  "bytea")
+ESTATE_MIN_SHARE = 0.5  # a building belongs to an estate holding more than half of it
+_CHUNK_ROWS = 10_000  # placed and encoded while PostgreSQL inserts the previous chunk
+_UPSERT_SQL = f"""
+    INSERT INTO building ({", ".join(BUILDING_COLUMNS)})
+    SELECT {", ".join(BUILDING_COLUMNS)} FROM building_in ORDER BY code
+    ON CONFLICT (street_code, code) DO UPDATE SET
+        name = EXCLUDED.name, address = EXCLUDED.address, use = EXCLUDED.use,
+        height_m = EXCLUDED.height_m, floors = EXCLUDED.floors, grid_id = EXCLUDED.grid_id,
+        estate_id = EXCLUDED.estate_id, footprint = EXCLUDED.footprint
+    RETURNING xmax = 0"""
 
 
-def _largest_share(session: Session, frame: gpd.GeoDataFrame, areas_sql: str,
-                   street_code: str, *, min_share: float = 0.0) -> np.ndarray:
-    """For each footprint, the code of the area (grid, estate) holding the largest share of
-    it, ties to the lowest code; None where no area holds more than ``min_share``."""
-    rows = session.execute(text(areas_sql + " ORDER BY 1"), {"street": street_code}).all()
-    codes = np.array([code for code, _ in rows], dtype=object)
-    placed = np.full(len(frame), None, dtype=object)
-    if not rows:
+@dataclass(frozen=True)
+class _Areas:
+    """A street's grids or estates in code order: ids, codes and geometries."""
+
+    ids: NDArray[np.int64]
+    codes: NDArray[np.object_]
+    geoms: NDArray[np.object_]
+
+    def codes_at(self, index: NDArray[np.intp]) -> list[str | None]:
+        """Codes of the areas at positions ``index``; None where it is -1 (no area)."""
+        return [self.codes[i] if i >= 0 else None for i in index.tolist()]
+
+    def ids_at(self, index: NDArray[np.intp]) -> list[int | None]:
+        """Ids of the areas at positions ``index``; None where it is -1 (no area)."""
+        return [int(self.ids[i]) if i >= 0 else None for i in index.tolist()]
+
+    def ids_of(self, codes: Iterable[str | None]) -> list[int | None]:
+        """Ids of areas named by code; None for None or an unknown code."""
+        lookup = dict(zip(self.codes.tolist(), self.ids.tolist(), strict=True))
+        return [lookup.get(code) for code in codes]
+
+
+def _areas(session: Session, sql: str, street_code: str) -> _Areas:
+    rows = sorted(session.execute(text(sql), {"street": street_code}).all(),
+                  key=lambda row: row[1])
+    return _Areas(np.array([row[0] for row in rows], dtype=np.int64),
+                  np.array([row[1] for row in rows], dtype=object),
+                  shapely.from_wkb([bytes(row[2]) for row in rows]))
+
+
+def _largest_share(footprints: NDArray[np.object_], areas: _Areas, *,
+                   min_share: float = 0.0) -> NDArray[np.intp]:
+    """For each footprint, the position of the area (grid, estate) holding the largest share
+    of it, ties to the lowest code; -1 where no area holds more than ``min_share``."""
+    placed = np.full(len(footprints), -1, dtype=np.intp)
+    if not len(areas.geoms):
         return placed
-    areas = shapely.from_wkb([bytes(wkb) for _, wkb in rows])
-    footprint, area, share = grid_shares(np.asarray(frame.geometry.values), areas)
+    footprint, area, share = grid_shares(footprints, areas.geoms)
     keep = share > min_share
     footprint, area, share = footprint[keep], area[keep], share[keep]
-    order = np.lexsort((area, -share, footprint))  # codes are sorted, so index order = code
+    order = np.lexsort((area, -share, footprint))  # areas are in code order
     first = order[np.r_[True, footprint[order][1:] != footprint[order][:-1]]] if len(order) \
         else order
-    placed[footprint[first]] = codes[area[first]]
+    placed[footprint[first]] = area[first]
     return placed
+
+
+def _footprints(frame: gpd.GeoDataFrame) -> NDArray[np.object_]:
+    """The frame's geometries as MultiPolygons, as ``building.footprint`` holds them."""
+    geoms = np.asarray(frame.geometry.array, dtype=object)
+    single = shapely.get_type_id(geoms) == 3
+    if single.any():
+        geoms = geoms.copy()
+        geoms[single] = shapely.multipolygons(geoms[single], indices=np.arange(single.sum()))
+    return geoms
+
+
+def _building_rows(street_code: str, frame: gpd.GeoDataFrame,
+                   estates: _Areas) -> Iterator[list[tuple[object, ...]]]:
+    """Rows for ``building`` (BUILDING_COLUMNS), a chunk at a time; estates are placed per
+    chunk, so that PostgreSQL inserts one chunk while the next is computed."""
+    for start in range(0, len(frame), _CHUNK_ROWS):
+        chunk = frame.iloc[start:start + _CHUNK_ROWS]
+        footprints = _footprints(chunk)
+        estate = estates.ids_at(_largest_share(footprints, estates, min_share=ESTATE_MIN_SHARE))
+        yield list(zip(repeat(street_code), _nullable(chunk, "code"), _nullable(chunk, "name"),
+                       _nullable(chunk, "address"),
+                       [use or "residential" for use in _nullable(chunk, "use")],
+                       _nullable(chunk, "height_m", float), _nullable(chunk, "floors", _rounded),
+                       _nullable(chunk, "grid_id"), estate, ewkb(footprints)))
+
+
+def _nullable(frame: pd.DataFrame, column: str,
+              convert: Callable[[Any], object] | None = None) -> list[Any]:
+    """A column's values as Python objects, None where missing (all None without the column)."""
+    if column not in frame:
+        return [None] * len(frame)
+    values = frame[column]
+    objects = values.astype(object).where(values.notna(), None).tolist()
+    return objects if convert is None else [None if v is None else convert(v) for v in objects]
+
+
+def _rounded(value: Any) -> int:
+    """A number as an integer, halves up, as PostgreSQL casts a positive numeric."""
+    return math.floor(float(value) + 0.5)
+
+
+def _codes_exist(session: Session, street_code: str, codes: pd.Series) -> bool:
+    """Whether the street has a building with one of ``codes`` (its codes are fewer to send
+    than a file's)."""
+    existing = session.scalars(text("SELECT code FROM building WHERE street_code = :street"),
+                               {"street": street_code}).all()
+    return not set(existing).isdisjoint(codes.tolist())
+
+
+def _copy_new(session: Session, street_code: str, frame: gpd.GeoDataFrame,
+              estates: _Areas) -> int | None:
+    """Copy buildings with new codes straight into ``building``; None (and nothing copied)
+    when one exists after all, committed meanwhile by another transaction."""
+    try:
+        with session.begin_nested():
+            return copy_rows(session, "building", BUILDING_COLUMNS, BUILDING_TYPES,
+                             _building_rows(street_code, frame, estates), total=len(frame))
+    except UniqueViolation:
+        return None
+
+
+def _upsert_buildings(session: Session, street_code: str, frame: gpd.GeoDataFrame,
+                      estates: _Areas) -> Upserted:
+    session.execute(text("DROP TABLE IF EXISTS pg_temp.building_in"))
+    session.execute(text(f"CREATE TEMP TABLE building_in ON COMMIT DROP AS SELECT "
+                         f"{', '.join(BUILDING_COLUMNS)} FROM building WITH NO DATA"))
+    copy_rows(session, "building_in", BUILDING_COLUMNS, BUILDING_TYPES,
+              _building_rows(street_code, frame, estates), total=len(frame))
+    inserted = session.scalars(text(_UPSERT_SQL)).all()
+    added = sum(inserted)
+    return Upserted(inserted=added, updated=len(inserted) - added)
 
 
 def assign_buildings(session: Session, street_code: str,
@@ -235,7 +353,8 @@ ASSIGN_SQL = """
                 WHERE n.street_code = :street AND n.active AND g.geom && b.footprint
                 AND ST_Intersects(g.geom, b.footprint)
                 ORDER BY CASE WHEN ST_CoveredBy(b.footprint, g.geom) THEN 1.0
-                         ELSE ST_Area(ST_Intersection(g.geom, b.footprint)) END DESC, g.code
+                         ELSE ST_Area(ST_Intersection(g.geom, b.footprint)) END DESC,
+                         g.code COLLATE "C"
                 LIMIT 1) AS grid_id,
                (SELECT e.id FROM estate e WHERE e.street_code = :street
                 AND e.geom && b.footprint AND ST_Intersects(e.geom, b.footprint)

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     grid_radius_m: float = Field(default=200.0, gt=0, description="Nearest-grid cap off coverage.")
     boundary_tolerance_m: float = Field(default=5.0, ge=0,
                                         description="Within this of a grid edge is on_boundary.")
+    locator_refresh_s: float = Field(default=1.0, ge=0, description="How often the API's "
+                                     "in-memory locator checks the registry for changes.")
+    locator_warm: bool = Field(default=True, description="Build the API's locator when the "
+                               "app starts instead of on the first lookup.")
     metric_crs: str = Field(default="EPSG:4549", description="Planar CRS for distances in metres "
                             "(CGCS2000 3-degree Gauss-Kruger CM 120E suits Hangzhou).")
 

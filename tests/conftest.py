@@ -53,11 +53,23 @@ def recreate_database(server_url: str, name: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+def drop_database(server_url: str, name: str) -> None:
+    admin = create_engine(make_url(server_url).set(database="postgres"),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture(scope="session")
-def settings() -> Settings:
+def settings() -> Iterator[Settings]:
+    """Settings pointing at a database of this run's own (runs may overlap)."""
     base = Settings()
-    test_url = recreate_database(database_url(base), f"{base.db_name}_test")
-    return base.model_copy(update={"database_url": test_url})
+    name = f"{base.db_name}_test_{os.getpid()}"
+    test_url = recreate_database(database_url(base), name)
+    yield base.model_copy(update={"database_url": test_url, "locator_refresh_s": 0.0,
+                                  "locator_warm": False})
+    drop_database(database_url(base), name)
 
 
 @pytest.fixture(scope="session")

@@ -5,16 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import LocatorDep, get_locator
 from geo.crs import parse_crs
 from geo.errors import InvalidInput
-from geo.locate import Location, locate_many, to_lonlat
+from geo.locate import Area, Location, point_to_lonlat, to_lonlat
 
 router = APIRouter(tags=["locate"])
 
@@ -52,34 +54,63 @@ class LocationOut(BaseModel):
     outside_coverage: bool = False
     distance_m: float | None = None
 
-    @classmethod
-    def of(cls, location: Location) -> LocationOut:
-        grid = location.grid
-        building = location.building
-        return cls(
-            lon=location.lon, lat=location.lat, covered=location.covered,
-            street=_area(location.street), community=_area(location.community),
-            grid=GridOut(code=grid.code, name=grid.name, officer_name=location.officer)
-            if grid else None,
-            building=BuildingOut(code=building.code, name=building.name,
-                                 address=building.address, distance_m=building.distance_m)
-            if building else None,
-            generation=location.generation, on_boundary=location.on_boundary,
-            outside_coverage=location.outside_coverage, distance_m=location.distance_m)
 
 
-def _area(area: Any) -> AreaOut | None:
-    return AreaOut(code=area.code, name=area.name) if area else None
+def location_body(location: Location) -> dict[str, Any]:
+    """A location as ``LocationOut``'s JSON, built directly: this is the hot path."""
+    grid, building = location.grid, location.building
+    return {
+        "lon": location.lon, "lat": location.lat, "covered": grid is not None,
+        "street": _area(location.street), "community": _area(location.community),
+        "grid": {"code": grid.code, "name": grid.name, "officer_name": location.officer}
+        if grid else None,
+        "building": {"code": building.code, "name": building.name,
+                     "address": building.address, "distance_m": building.distance_m}
+        if building else None,
+        "generation": location.generation, "on_boundary": location.on_boundary,
+        "outside_coverage": location.outside_coverage, "distance_m": location.distance_m}
 
 
-@router.get("/api/locate", response_model=LocationOut)
-def locate_point(session: SessionDep, settings: SettingsDep,
-                 lon: Annotated[float, Query(description="longitude (or easting)")],
-                 lat: Annotated[float, Query(description="latitude (or northing)")],
-                 crs: CRS = "wgs84") -> LocationOut:
-    """The street, community, grid (and its officer) and building at a point."""
-    lons, lats = to_lonlat(lon, lat, crs)
-    return LocationOut.of(locate_many(session, lons, lats, settings)[0])
+def _area(area: Area | None) -> dict[str, str] | None:
+    return {"code": area.code, "name": area.name} if area else None
+
+
+LOCATE_PARAMETERS = [
+    {"name": "lon", "in": "query", "required": True, "schema": {"type": "number"},
+     "description": "longitude (or easting)"},
+    {"name": "lat", "in": "query", "required": True, "schema": {"type": "number"},
+     "description": "latitude (or northing)"},
+    {"name": "crs", "in": "query", "required": False,
+     "schema": {"type": "string", "default": "wgs84"},
+     "description": "wgs84, cgcs2000, gcj02 (AMap, Tencent, WeChat), bd09 (Baidu), EPSG:NNNN"},
+]
+
+
+@router.get("/api/locate", response_class=JSONResponse,
+            openapi_extra={"parameters": LOCATE_PARAMETERS},
+            responses={200: {"model": LocationOut, "description": "Where the point lies."}})
+async def locate_point(request: Request) -> JSONResponse:
+    """The street, community, grid (and its officer) and building at a point.
+
+    The parameters are read by hand: on this, the hottest endpoint, FastAPI's parameter
+    machinery cost more than the lookup itself (see bench/locate_http.py).
+    """
+    query = request.query_params
+    lon, lat = _query_number(query, "lon"), _query_number(query, "lat")
+    wgs_lon, wgs_lat = point_to_lonlat(lon, lat, query.get("crs", "wgs84"))
+    locator = await get_locator(request)
+    return JSONResponse(location_body(locator.locate_point(wgs_lon, wgs_lat)))
+
+
+def _query_number(query: Mapping[str, str], name: str) -> float:
+    fix = "send decimal degrees, e.g. lon=120.27&lat=30.18"
+    if name not in query:
+        raise InvalidInput(f"{name} is required", field=name, fix=fix)
+    try:
+        return float(query[name])
+    except ValueError as error:
+        raise InvalidInput(f"{name} must be a number, not {query[name]!r}"[:200], field=name,
+                           fix=fix) from error
 
 
 async def request_body(request: Request) -> bytes:
@@ -99,7 +130,7 @@ BATCH_BODY = {"requestBody": {"required": True, "content": {
 @router.post("/api/locate/batch", openapi_extra=BATCH_BODY,
              responses={200: {"content": {"application/json": {}, "text/csv": {}}}})
 def locate_batch(request: Request, raw: Annotated[bytes, Depends(request_body)],
-                 session: SessionDep, settings: SettingsDep, crs: CRS = "wgs84") -> Response:
+                 locator: LocatorDep, crs: CRS = "wgs84") -> Response:
     """Up to 10,000 points (a JSON array of [lon, lat] or {lon, lat, id}, or CSV with a
     lon,lat[,id] header); one answer per point, in order, in the same format."""
     is_csv = request.headers.get("content-type", "").startswith("text/csv")
@@ -109,22 +140,22 @@ def locate_batch(request: Request, raw: Annotated[bytes, Depends(request_body)],
         raise InvalidInput(f"{len(xs)} points is over the batch limit of {BATCH_LIMIT}",
                            field="body", fix=f"split the points into batches of {BATCH_LIMIT}")
     lons, lats = to_lonlat(xs, ys, crs) if xs else (np.array([]), np.array([]))
-    answers = [LocationOut.of(found) for found in locate_many(session, lons, lats, settings)]
+    answers = [location_body(found) for found in locator.locate(lons, lats)]
     if is_csv:
         return Response(_to_csv(ids, answers), media_type="text/csv; charset=utf-8")
-    rows = [{"id": id_, **answer.model_dump()} for id_, answer in zip(ids, answers, strict=True)]
+    rows = [{"id": id_, **answer} for id_, answer in zip(ids, answers, strict=True)]
     return Response(json.dumps(rows, ensure_ascii=False), media_type="application/json")
 
 
 @router.get("/point/{srid}/{coordinates}", tags=["mapit"])
-def mapit_point(session: SessionDep, settings: SettingsDep,
-                srid: Annotated[int, Path(description="EPSG code of the coordinates")],
-                coordinates: Annotated[str, Path(description="x,y, e.g. 120.27,30.18")]
-                ) -> dict[str, dict[str, Any]]:
+async def mapit_point(locator: LocatorDep,
+                      srid: Annotated[int, Path(description="EPSG code of the coordinates")],
+                      coordinates: Annotated[str, Path(description="x,y, e.g. 120.27,30.18")]
+                      ) -> dict[str, dict[str, Any]]:
     """MapIt-compatible lookup: the areas covering the point, keyed by id."""
     x, y = _pair(coordinates)
     lons, lats = to_lonlat(x, y, parse_crs(srid).name)
-    found = locate_many(session, lons, lats, settings)[0]
+    found = locator.locate(lons, lats)[0]
     if not found.covered or found.outside_coverage:
         return {}
     return mapit_areas(found)
@@ -221,14 +252,15 @@ CSV_COLUMNS = ["id", "lon", "lat", "covered", "street_code", "community_code", "
                "distance_m", "generation"]
 
 
-def _to_csv(ids: list[str | None], answers: list[LocationOut]) -> str:
+def _to_csv(ids: list[str | None], answers: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for id_, a in zip(ids, answers, strict=True):
-        writer.writerow([id_, a.lon, a.lat, a.covered, a.street and a.street.code,
-                         a.community and a.community.code, a.community and a.community.name,
-                         a.grid and a.grid.code, a.grid and a.grid.name,
-                         a.building and a.building.code, a.on_boundary, a.outside_coverage,
-                         a.distance_m, a.generation])
+        street, community, grid, building = (a[key] or {} for key in
+                                             ("street", "community", "grid", "building"))
+        writer.writerow([id_, a["lon"], a["lat"], a["covered"], street.get("code"),
+                         community.get("code"), community.get("name"), grid.get("code"),
+                         grid.get("name"), building.get("code"), a["on_boundary"],
+                         a["outside_coverage"], a["distance_m"], a["generation"]])
     return out.getvalue()

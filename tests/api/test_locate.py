@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.routers.locate import LocationOut
 from geo.crs import from_wgs84
 
 
@@ -29,6 +30,7 @@ def test_locate_in_each_crs(client: TestClient, known: list, crs: str) -> None:
     response = client.get("/api/locate", params={"lon": x, "lat": y, "crs": crs})
     assert response.status_code == 200
     body = response.json()
+    assert LocationOut.model_validate(body).model_dump() == body
     assert body["covered"] is True
     assert body["grid"]["code"] == grid_code
     assert body["community"]["code"] == community_code

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 from sqlalchemy import create_engine, inspect, text
 
 from geo import migrate
 from geo.settings import Settings
-from tests.conftest import recreate_database
+from tests.conftest import drop_database, recreate_database
 
 REGISTRY = {"street", "generation", "community", "officer", "grid", "estate", "building"}
 
 
 def test_downgrade_base_then_upgrade_head(settings: Settings) -> None:
-    url = recreate_database(str(settings.database_url), f"{settings.db_name}_migrations")
+    name = f"{settings.db_name}_migrations_{os.getpid()}"
+    url = recreate_database(str(settings.database_url), name)
     engine = create_engine(url)
     try:
         migrate.upgrade(engine)
@@ -26,6 +29,7 @@ def test_downgrade_base_then_upgrade_head(settings: Settings) -> None:
             assert version.scalar_one() == migrate_head()
     finally:
         engine.dispose()
+        drop_database(str(settings.database_url), name)
 
 
 def migrate_head() -> str:
