@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -123,3 +125,11 @@ def test_batch_over_the_limit_is_refused(client: TestClient) -> None:
     response = client.post("/api/locate/batch", json=[[120.27, 30.18]] * 10_001)
     assert response.status_code == 422
     assert "10000" in response.json()["detail"]
+
+
+def test_the_readme_examples_ask_about_one_spot(client: TestClient) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    examples = re.findall(r"curl 'http://127\.0\.0\.1:8000(/api/locate\?[^']+)'", readme)
+    assert len(examples) == 5
+    grids = {client.get(path).json()["grid"]["code"] for path in examples}
+    assert grids == {"330109002044007"}
