@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
+from api.docs import mount_docs
 from api.routers import areas, health, imports, locate
 from geo.db import make_engine, make_session_factory
 from geo.locator import LocatorCache
@@ -31,7 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         engine.dispose()
 
-    app = FastAPI(title="gridmap", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="gridmap", version="0.1.0", lifespan=lifespan, docs_url=None,
+                  redoc_url=None,
                   description="Grid mapping and 一楼一码 fire-safety codes for street governance.")
     app.state.settings = settings
     errors.register(app)
@@ -39,4 +41,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(areas.router)
     app.include_router(imports.router)
+    mount_docs(app)
     return app
