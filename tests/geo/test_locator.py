@@ -41,7 +41,7 @@ def edge_points(session: Session, count: int, seed: int) -> tuple[np.ndarray, np
 
 def test_the_locator_agrees_with_postgis(session: Session, settings: Settings,
                                          locator: Locator) -> None:
-    lon, lat = edge_points(session, 3000, seed=11)
+    lon, lat = edge_points(session, 100_000, seed=11)
     from_db = locate_many(session, lon, lat, settings)
     from_memory = locator.locate(lon, lat)
     for db, memory in zip(from_db, from_memory, strict=True):
@@ -52,9 +52,9 @@ def test_the_locator_agrees_with_postgis(session: Session, settings: Settings,
         assert db.distance_m == pytest.approx(memory.distance_m, abs=0.02)
         assert (db.building and db.building.code) == (memory.building and memory.building.code)
     covered = sum(1 for found in from_db if found.covered)
-    assert covered > 2500
-    assert sum(1 for found in from_db if found.on_boundary) > 300
-    assert sum(1 for found in from_db if found.outside_coverage) > 10
+    assert covered > 80_000
+    assert sum(1 for found in from_db if found.on_boundary) > 10_000
+    assert sum(1 for found in from_db if found.outside_coverage) > 300
 
 
 def test_the_cache_rebuilds_when_the_registry_changes(session: Session,
