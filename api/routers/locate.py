@@ -18,7 +18,7 @@ from geo.crs import parse_crs
 from geo.errors import InvalidInput
 from geo.locate import Area, Location, point_to_lonlat, to_lonlat
 
-router = APIRouter(tags=["locate"])
+router = APIRouter()
 
 BATCH_LIMIT = 10_000
 CRS = Annotated[str, Query(description="CRS of lon/lat: wgs84, cgcs2000, gcj02 (AMap, Tencent, "
@@ -86,7 +86,7 @@ LOCATE_PARAMETERS = [
 ]
 
 
-@router.get("/api/locate", response_class=JSONResponse,
+@router.get("/api/locate", response_class=JSONResponse, tags=["locate"],
             openapi_extra={"parameters": LOCATE_PARAMETERS},
             responses={200: {"model": LocationOut, "description": "Where the point lies."}})
 async def locate_point(request: Request) -> JSONResponse:
@@ -127,7 +127,7 @@ BATCH_BODY = {"requestBody": {"required": True, "content": {
     "text/csv": {"schema": {"type": "string", "description": "header with lon,lat[,id]"}}}}}
 
 
-@router.post("/api/locate/batch", openapi_extra=BATCH_BODY,
+@router.post("/api/locate/batch", openapi_extra=BATCH_BODY, tags=["locate"],
              responses={200: {"content": {"application/json": {}, "text/csv": {}}}})
 def locate_batch(request: Request, raw: Annotated[bytes, Depends(request_body)],
                  locator: LocatorDep, crs: CRS = "wgs84") -> Response:
