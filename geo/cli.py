@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import OperationalError
 
-from geo import migrate, pgcluster
+from geo import pgcluster
 from geo.cli_data import add_commands
 from geo.db import database_url, make_engine, postgis_version, private_cluster, transaction
 from geo.errors import GridmapError
@@ -21,6 +21,8 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 def db_up(args: argparse.Namespace, settings: Settings) -> int:
     """Start the private cluster (unless DATABASE_URL is set) and migrate to head."""
+    from geo import migrate  # Alembic is slow to import: only for these commands
+
     if not settings.database_url:
         pgcluster.up(private_cluster(settings))
     engine = make_engine(settings)
@@ -52,6 +54,8 @@ def db_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def db_reset(args: argparse.Namespace, settings: Settings) -> int:
     """Empty the database and migrate it again from nothing."""
+    from geo import migrate
+
     if settings.database_url:
         migrate.downgrade(make_engine(settings))
     else:
@@ -64,6 +68,8 @@ def db_reset(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def db_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from geo import migrate
+
     step = migrate.downgrade if args.down else migrate.upgrade
     step(make_engine(settings), args.revision)
     print(f"migrated {'down' if args.down else 'up'} to {args.revision}")

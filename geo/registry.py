@@ -1,8 +1,9 @@
 """Writes to the spatial registry: streets, generations, boundaries, estates, buildings.
 
-Rows arrive as GeoDataFrames in EPSG:4326 (validated by the caller) and go in with COPY into
-a staging table, then one INSERT ... SELECT that resolves parent codes to ids, so a load is a
-handful of statements whatever its size, inside the caller's transaction.
+Rows arrive as GeoDataFrames in EPSG:4326 (validated by the caller) and go in with COPY,
+inside the caller's transaction: boundaries and estates into a staging table, then one
+INSERT ... SELECT that resolves parent codes to ids; new buildings straight into ``building``
+with their grid and estate placed in Python (an upsert through staging when codes exist).
 """
 
 from __future__ import annotations

@@ -82,7 +82,8 @@ def _load(session: Session, request: ImportRequest, report: Report,
           target: Generation | None) -> ImportResult:
     frame = report.frame
     if request.kind == "buildings":
-        upserted = registry.load_buildings(session, request.street_code, frame)
+        upserted = registry.load_buildings(session, request.street_code, frame,
+                                           grid_codes=frame.get("grid_code"))
         return ImportResult(report, True, None, upserted.inserted, upserted.updated)
     if request.kind == "communities":
         generation = registry.create_generation(
@@ -145,7 +146,7 @@ def _parents(session: Session, request: ImportRequest,
     else:
         sql = registry.GRIDS_OF_STREET
         params = {"street": request.street_code}
-    rows = session.execute(text(sql), params).all()
+    rows = sorted(session.execute(text(sql), params).all(), key=lambda row: row[0])
     return gpd.GeoDataFrame({"code": [code for code, _ in rows]},
                             geometry=shapely.from_wkb([bytes(wkb) for _, wkb in rows]),
                             crs=4326)

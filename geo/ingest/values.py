@@ -39,7 +39,11 @@ def as_text(values: pd.Series) -> pd.Series:
     """
     if pd.api.types.is_integer_dtype(values.dtype) and not values.isna().any():
         return pd.Series(values.astype("int64").astype(str).to_numpy(dtype=object))
-    return pd.Series([_text(v) for v in values.to_numpy(dtype=object)], dtype=object)
+    objects = values.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(objects, skipna=True) == "string":  # the common case, fast
+        return pd.Series([(v.strip() or None) if isinstance(v, str) else None for v in objects],
+                         dtype=object)
+    return pd.Series([_text(v) for v in objects], dtype=object)
 
 
 def _text(value: Any) -> str | None:
@@ -93,8 +97,8 @@ def community_kinds(kinds: pd.Series, names: pd.Series, notes: list[str]) -> pd.
 def building_uses(uses: pd.Series, notes: list[str]) -> pd.Series:
     """residential, public or mixed from common Chinese and English values; residential if unset."""
     distinct = {v: _use(v) for v in uses.dropna().unique()}
-    mapped = uses.map(lambda v: distinct.get(v) if v is not None else "residential")
-    unknown = mapped.isna()
+    mapped = uses.map(distinct)  # NaN where unset (None) and where unknown
+    unknown = mapped.isna() & np.array([use is not None for use in uses], dtype=bool)
     if unknown.any():
         shown = ", ".join(sorted({str(v) for v in uses[unknown]})[:_SHOWN])
         notes.append(f"{int(unknown.sum())} buildings have a use gridmap does not know "
