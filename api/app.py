@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,15 @@ from geo.locator import LocatorCache
 from geo.settings import Settings, get_settings
 
 
+def warm_up(app: FastAPI) -> None:
+    """Build the locator before the first lookup, then move everything alive so far out of
+    the garbage collector's sight: full collections walking the indexes and imported modules
+    showed up as tens of milliseconds in the p99 latency of /api/locate."""
+    app.state.locators.warm(app.state.sessions)
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the database engine is opened when it starts and closed when it stops."""
     settings = settings or get_settings()
@@ -27,8 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessions = make_session_factory(engine)
         app.state.locators = LocatorCache(settings, refresh_seconds=settings.locator_refresh_s)
         if settings.locator_warm:
-            threading.Thread(target=app.state.locators.warm, args=(app.state.sessions,),
-                             name="locator-warm", daemon=True).start()
+            threading.Thread(target=warm_up, args=(app,), name="locator-warm",
+                             daemon=True).start()
         yield
         engine.dispose()
 
