@@ -47,7 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Grid mapping and 一楼一码 fire-safety codes for street governance.")
     app.state.settings = settings
     errors.register(app)
-    app.include_router(locate.router)  # first: the hottest routes match soonest
+    app.include_router(locate.router)
+    locate.serve_fast(app)
     app.include_router(health.router)
     app.include_router(areas.router)
     app.include_router(imports.router)

@@ -142,7 +142,10 @@ def _pg_ctl(pg_bin: Path, cluster: Cluster, action: str, *args: str) -> None:
         _run(_as_server_user([str(pg_bin / "pg_ctl"), action, "-D", str(cluster.data_dir), *args]))
     except DatabaseUnavailable as error:
         tail = _tail(cluster.log_file)
-        raise DatabaseUnavailable(f"{error.detail}\n--- {cluster.log_file} ---\n{tail}") from error
+        fix = (f"port {cluster.port} is taken: stop what holds it or set GRIDMAP_PG_PORT"
+               if "Address already in use" in tail else f"read {cluster.log_file}")
+        raise DatabaseUnavailable(f"{error.detail}\n--- {cluster.log_file} ---\n{tail}",
+                                  fix=fix) from error
 
 
 def _clear_stale_pid(cluster: Cluster) -> None:
