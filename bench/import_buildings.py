@@ -1,5 +1,6 @@
 """Import 100,000 building footprints from a GeoPackage: ``gridmap import buildings --commit``
-against ``ogr2ogr -f PostgreSQL`` and ``geopandas.read_file`` + ``to_postgis``, whole processes.
+against ``ogr2ogr -f PostgreSQL`` and ``geopandas.read_file`` + ``to_postgis``, whole processes;
+for information, also ``ogr2ogr -append`` into the same ``building`` table as ours.
 
 Run ``python -m bench.import_buildings`` (``--features 100000 --runs 3``). It needs the private
 cluster (``gridmap db up``); it recreates the scratch database ``gridmap_bench_import`` there,
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import psycopg
 import shapely
 from numpy.typing import NDArray
@@ -29,6 +31,7 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from data.beigan import STREET_CODE, generate
 from data.beigan_geometry import CENTER, LocalFrame
 from geo.db import private_cluster
+from geo.ingest.values import building_uses
 from geo.registry import BUILDING_COLUMNS
 from geo.settings import get_settings
 
@@ -45,9 +48,12 @@ _CORNER_NOTCHES = np.array([
     (-1, -1, 0, 1), (-1, -1, 1, 1), (-1, -1, 1, 0), (1, -1, 1, 0), (1, -1, 1, 1), (1, -1, 0, 1),
     (1, 1, 0, 1), (1, 1, 1, 1), (1, 1, 1, 0), (-1, 1, 1, 0), (-1, 1, 1, 1), (-1, 1, 0, 1)])
 WARM_UP = 1_000  # features of the untimed first round
+LAYER = "buildings"  # the GeoPackage's layer
 LABELS = {"ours": "gridmap import buildings --commit", "ogr2ogr": "ogr2ogr -f PostgreSQL",
           "geopandas": "geopandas read_file + to_postgis",
+          "same_table": "info: ogr2ogr -append into building",
           "floor": "PostgreSQL alone: COPY into building"}
+INFORMATIONAL = ("same_table",)  # measured and printed, but neither anchor nor part of `ok`
 GPD_SCRIPT = """
 import sys
 import geopandas
@@ -194,6 +200,20 @@ def reset(scratch: Scratch, codes: list[str]) -> None:
         connection.execute(text("CHECKPOINT"))
 
 
+def same_table_sql() -> str:
+    """The file's rows as ``building`` columns, in GDAL's SQLite dialect: our street code,
+    ``height`` as ``height_m``, the geometry as ``footprint``, and each ``use`` of the file
+    mapped as ours maps it (``geo.ingest.values.building_uses``), residential when unset;
+    ``grid_id`` and ``estate_id`` are left NULL (ogr2ogr cannot place buildings)."""
+    values = sorted({use for use in USES if use is not None})
+    mapped = dict(zip(values, building_uses(pd.Series(values, dtype=object), []), strict=True))
+    cases = " ".join(f"WHEN '{value}' THEN '{use}'" for value, use in mapped.items()
+                     if use != "residential")
+    return (f"SELECT '{STREET_CODE}' AS street_code, code, name, "
+            f"CASE use {cases} ELSE 'residential' END AS use, height AS height_m, floors, "
+            f"geom AS footprint FROM {LAYER}")
+
+
 def commands(scratch: Scratch, path: Path) -> dict[str, list[str]]:
     """Each contender's command line (ours gets DATABASE_URL from the environment)."""
     return {
@@ -202,6 +222,9 @@ def commands(scratch: Scratch, path: Path) -> dict[str, list[str]]:
                     "ogr_buildings", "-overwrite", "-lco", "GEOMETRY_NAME=footprint"],
         "geopandas": [sys.executable, "-c", GPD_SCRIPT, str(path),
                       scratch.url.replace("postgresql://", "postgresql+psycopg://", 1)],
+        "same_table": ["ogr2ogr", "--config", "PG_USE_COPY", "YES", "-append", "-f",
+                       "PostgreSQL", scratch.gdal, str(path), "-nln", "building",
+                       "-nlt", "MULTIPOLYGON", "-dialect", "SQLite", "-sql", same_table_sql()],
     }
 
 
@@ -216,8 +239,8 @@ def python_env(scratch: Scratch, bytecode: Path | None) -> dict[str, str]:
 
 def measure(scratch: Scratch, path: Path, codes: list[str], runs: int, env: dict[str, str],
             label: str = "round") -> tuple[dict[str, list[Run]], bytes]:
-    """``runs`` rounds of the three contenders, interleaved, each from the starting state;
-    also the rows our import wrote, as binary COPY data."""
+    """``runs`` rounds of the contenders, interleaved, each from the starting state; also
+    the rows our import wrote, as binary COPY data."""
     results: dict[str, list[Run]] = {}
     imported = b""
     for round_ in range(1, runs + 1):
@@ -230,6 +253,8 @@ def measure(scratch: Scratch, path: Path, codes: list[str], runs: int, env: dict
                      f"(load {load:.2f})")
             if name == "ours":
                 imported = imported_rows(scratch, codes, run)
+            elif name == "same_table":
+                check_same_table(scratch, codes, run)
     return results, imported
 
 
@@ -249,6 +274,21 @@ def imported_rows(scratch: Scratch, codes: list[str], run: Run) -> bytes:
                 f"AND code = ANY(%s) ORDER BY code) TO STDOUT (FORMAT BINARY)",
                 (STREET_CODE, codes)) as copy:
             return b"".join(bytes(chunk) for chunk in copy)
+
+
+def check_same_table(scratch: Scratch, codes: list[str], run: Run) -> None:
+    """Check ``ogr2ogr -append`` put every footprint of the file into ``building`` (as a
+    MultiPolygon, without a grid or an estate); then delete those rows again."""
+    with psycopg.connect(scratch.conninfo, autocommit=True) as connection:
+        rows, bare = connection.execute(
+            "SELECT count(*), count(*) FILTER (WHERE grid_id IS NULL AND estate_id IS NULL "
+            "AND ST_GeometryType(footprint) = 'ST_MultiPolygon') FROM building "
+            "WHERE street_code = %s AND code = ANY(%s)", (STREET_CODE, codes)).fetchone() or (0, 0)
+        if rows != len(codes) or bare != len(codes):
+            raise RuntimeError(f"ogr2ogr -append loaded {rows} rows into building, {bare} as "
+                               f"expected; expected {len(codes)}:\n{run.output[-3000:]}")
+        connection.execute("DELETE FROM building WHERE street_code = %s AND code = ANY(%s)",
+                           (STREET_CODE, codes))
 
 
 def postgres_floor(scratch: Scratch, codes: list[str], data: bytes, runs: int) -> list[float]:
@@ -273,6 +313,8 @@ def report(features: int, results: dict[str, list[Run]], floor: list[float],
     best = {name: min(r.seconds for r in runs) for name, runs in results.items()}
     peak = {name: round(max(r.peak_mb for r in runs), 1) for name, runs in results.items()}
     ratio, ratio_gpd = best["ogr2ogr"] / best["ours"], best["geopandas"] / best["ours"]
+    ratio_same = best["same_table"] / best["ours"]
+    contenders = {name: runs for name, runs in results.items() if name not in INFORMATIONAL}
     print(f"\nimport {features:,} building footprints from a GeoPackage into PostGIS: whole "
           f"processes, best of {len(results['ours'])}; load average {loads[0]:.2f} before, "
           f"{loads[1]:.2f} after, {os.cpu_count()} CPUs; Python bytecode "
@@ -285,17 +327,22 @@ def report(features: int, results: dict[str, list[Run]], floor: list[float],
           f"{'':>9}  " + ", ".join(f"{s:.2f}" for s in floor))
     print(f"ogr2ogr / ours = {ratio:.2f} (target >= {TARGET}); geopandas / ours = "
           f"{ratio_gpd:.2f} (target >= {TARGET_GPD})")
+    print(f"info, not an anchor, not in ok: ogr2ogr -append into building / ours = "
+          f"{ratio_same:.2f} (same table, no grid or estate placed, no validation)")
     print("ours: " + results["ours"][-1].output.strip().splitlines()[-1])
     return {"bench": "import_buildings", "ours": round(best["ours"], 3), "anchor": "ogr2ogr",
             "anchor_value": round(best["ogr2ogr"], 3), "unit": "s", "ratio": round(ratio, 3),
             "target": TARGET, "ok": bool(ratio >= TARGET and ratio_gpd >= TARGET_GPD),
             "anchor2": "geopandas.read_file+to_postgis",
             "anchor2_value": round(best["geopandas"], 3), "ratio_gpd": round(ratio_gpd, 3),
-            "target_gpd": TARGET_GPD, "features": features, "peak_mb": peak,
+            "target_gpd": TARGET_GPD, "features": features,
+            "peak_mb": {name: peak[name] for name in contenders},
             "runs": {name: [round(r.seconds, 3) for r in runs]
-                     for name, runs in results.items()},
+                     for name, runs in contenders.items()},
             "postgres_floor": round(min(floor), 3), "bytecode_cached": bytecode,
-            "load": [round(v, 2) for v in loads]}
+            "load": [round(v, 2) for v in loads],
+            "ogr2ogr_same_table": round(best["same_table"], 3),
+            "ratio_same_table": round(ratio_same, 3)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -315,8 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         bytecode = None if args.cold_bytecode else Path(folder) / "pycache"
         env = python_env(scratch, bytecode)
         path, warm_up = Path(folder) / "buildings.gpkg", Path(folder) / "warm_up.gpkg"
-        frame.to_file(path, layer="buildings", driver="GPKG")
-        frame.iloc[:WARM_UP].to_file(warm_up, layer="buildings", driver="GPKG")
+        frame.to_file(path, layer=LAYER, driver="GPKG")
+        frame.iloc[:WARM_UP].to_file(warm_up, layer=LAYER, driver="GPKG")
         progress(f"wrote {path.stat().st_size / 1e6:.1f} MB; warming up on {WARM_UP:,} "
                  "features (caches, bytecode), untimed")
         measure(scratch, warm_up, codes[:WARM_UP], 1, env, label="warm-up")
