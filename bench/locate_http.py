@@ -100,8 +100,10 @@ def _latency(output: str, percentile: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def lua_script(points: list[tuple[str, float, float]]) -> Path:
-    rows = ",".join(f'"/api/locate?lon={x}&lat={y}&crs={crs}"' for crs, x, y in points)
+def lua_script(path: str, points: list[tuple[str, float, float]]) -> Path:
+    """A wrk script cycling through ``path`` with each point's query: both sides get the
+    same script, so wrk spends the same on each request."""
+    rows = ",".join(f'"{path}?lon={x}&lat={y}&crs={crs}"' for crs, x, y in points)
     script = Path(tempfile.mkdtemp()) / "locate.lua"
     script.write_text(f"local paths = {{{rows}}}\nlocal i = 0\n"
                       "request = function()\n  i = i % #paths + 1\n"
@@ -118,18 +120,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     subprocess.run([str(BIN / "gridmap"), "db", "up"], check=True, capture_output=True)
     subprocess.run([str(BIN / "gridmap"), "demo", "load"], check=True, capture_output=True)
-    script = lua_script(sample_points(1000))
+    points = sample_points(1000)
+    bare_script, our_script = lua_script("/bare", points), lua_script("/api/locate", points)
 
     print(f"wrk: 2 threads, {args.connections} connections, {args.seconds} s; "
           f"uvicorn: {args.workers} workers; {os.cpu_count()} cores", flush=True)
     with server(["bench.bare_app:app"], args.workers, "/bare") as bare_base, \
             server(["api.app:create_app", "--factory"], args.workers, "/health") as our_base:
-        wrk(bare_base + "/bare", 5, args.connections)
-        wrk(our_base + "/", 10, args.connections, script)  # numba, locator build, caches
+        wrk(bare_base + "/", 5, args.connections, bare_script)
+        wrk(our_base + "/", 10, args.connections, our_script)  # numba, locator build, caches
         rounds = []
         for _ in range(args.rounds):  # alternate, so a passing load hits both alike
-            rounds.append((wrk(bare_base + "/bare", args.seconds, args.connections),
-                           wrk(our_base + "/", args.seconds, args.connections, script)))
+            rounds.append((wrk(bare_base + "/", args.seconds, args.connections, bare_script),
+                           wrk(our_base + "/", args.seconds, args.connections, our_script)))
     for number, (bare_round, our_round) in enumerate(rounds, start=1):
         print(f"round {number}: bare {bare_round['rps']:.0f} req/s, ours {our_round['rps']:.0f} "
               f"req/s ({our_round['rps'] / bare_round['rps']:.2f})")

@@ -186,6 +186,19 @@ class GridIndex:
             self._finish(lons, lats, todo, status[todo], result)
         return result
 
+    def locate_one(self, lon: float, lat: float) -> tuple[int, bool, float, bool]:
+        """``locate`` for one point as ``(grid, outside_coverage, distance_m, on_boundary)``,
+        skipping the batch set-up (the API's hot path); rare points go the batch way."""
+        lons, lats = np.array([lon]), np.array([lat])
+        result = LocateResult(np.empty(1, np.int32), np.empty(1, np.bool_),
+                              np.empty(1, np.float64), np.empty(1, np.bool_))
+        status = np.empty(1, np.uint8)
+        self._run_kernel(lons, lats, result, status, 1)
+        if status[0] != k.DONE:
+            result = self.locate(lons, lats)
+        return (int(result.grid[0]), bool(result.outside_coverage[0]),
+                float(result.distance_m[0]), bool(result.on_boundary[0]))
+
     def _run_kernel(self, lon: NDArray[np.float64], lat: NDArray[np.float64],
                     result: LocateResult, status: NDArray[np.uint8], threads: int) -> None:
         r, lattice = self._raster, self._lattice

@@ -196,11 +196,10 @@ class Locator:
 
     def locate_point(self, lon: float, lat: float) -> Location:
         """Where one WGS84 point lies (the same answer as ``locate``, faster for one)."""
-        found = self.grids.locate(np.array([lon]), np.array([lat]))
+        grid, outside, distance, on_boundary = self.grids.locate_one(lon, lat)
         building_row, building_distance = self.buildings.locate_point(lon, lat)
-        return self._location(lon, lat, int(found.grid[0]), bool(found.on_boundary[0]),
-                              bool(found.outside_coverage[0]), float(found.distance_m[0]),
-                              building_row, building_distance)
+        return self._location(lon, lat, grid, on_boundary, outside, distance, building_row,
+                              building_distance)
 
     def _location(self, lon: float, lat: float, grid_row: int, on_boundary: bool,
                   outside: bool, distance: float, building_row: int,
