@@ -63,19 +63,32 @@ class ImportResult:
 
 def run_import(session: Session, request: ImportRequest) -> ImportResult:
     """Validate ``request.path`` against the registry; load it when asked and clean."""
-    street = session.get(Street, request.street_code)
-    if street is None:
-        raise NotFound(f"street {request.street_code} is not in the registry", field="street",
-                       fix="load the demo (gridmap demo load) or give --street")
-    frame = normalise(request.kind, read_layer(request.path, layer=request.layer,
-                                               crs=request.crs, encoding=request.encoding),
-                      request.fields)
+    _street(session, request)
+    return import_frame(session, request, read_layer(
+        request.path, layer=request.layer, crs=request.crs, encoding=request.encoding))
+
+
+def import_frame(session: Session, request: ImportRequest,
+                 layer: gpd.GeoDataFrame) -> ImportResult:
+    """Validate ``layer`` (a file's attributes and geometry in EPSG:4326, as
+    :func:`geo.ingest.read.read_layer` returns them) and load it when asked and clean:
+    :func:`run_import` without the reading; ``request.path`` names the source."""
+    street = _street(session, request)
+    frame = normalise(request.kind, layer, request.fields)
     target = _target_generation(session, request) if request.kind == "grids" else None
     report = validate(request.kind, frame, extent=_extent(session, street),
                       parents=_parents(session, request, target))
     if not request.commit or not report.ok:
         return ImportResult(report)
     return _load(session, request, report, target)
+
+
+def _street(session: Session, request: ImportRequest) -> Street:
+    street = session.get(Street, request.street_code)
+    if street is None:
+        raise NotFound(f"street {request.street_code} is not in the registry", field="street",
+                       fix="load the demo (gridmap demo load) or give --street")
+    return street
 
 
 def _load(session: Session, request: ImportRequest, report: Report,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from data.beigan import STREET_CODE
+from data.beigan import STREET_CODE, generate
 from geo import registry
-from geo.demo import load_demo
+from geo.demo import DEMO_SEED, SOURCE, load_demo
 from geo.models import Building, Community, Generation, Grid, Reassignment
 
 
@@ -140,3 +142,32 @@ def test_community_codes_must_be_12_digits(session: Session) -> None:
                           name="bad", kind="社区", geom=square))
     with pytest.raises(IntegrityError):
         session.flush()
+
+
+def empty_street(session: Session) -> None:
+    """The street without boundaries, estates or buildings (rolled back with the test)."""
+    for table in ("building", "estate", "generation"):
+        session.execute(text(f"DELETE FROM {table} WHERE street_code = :street"),
+                        {"street": STREET_CODE})
+
+
+def test_demo_loads_through_the_importer(session: Session) -> None:
+    empty_street(session)
+    loaded = load_demo(session, generate(DEMO_SEED))
+    assert (loaded.communities, loaded.grids, loaded.estates) == (40, 374, 138)
+    assert loaded.buildings == scalar(session, "SELECT count(grid_id) FROM building "
+                                               "WHERE street_code = :street")
+    generation = session.scalars(select(Generation)
+                                 .where(Generation.street_code == STREET_CODE)).one()
+    assert generation.active and generation.label == f"communities from {SOURCE}"
+
+
+def test_a_demo_failing_validation_is_refused(session: Session) -> None:
+    empty_street(session)
+    demo = generate(DEMO_SEED)
+    communities = demo.communities.copy()
+    communities.loc[communities.index[1], "code"] = communities["code"].iloc[0]
+    with pytest.raises(RuntimeError, match="communities fail validation") as refused:
+        load_demo(session, dataclasses.replace(demo, communities=communities))
+    assert communities["code"].iloc[0] in str(refused.value)
+    assert scalar(session, "SELECT count(*) FROM community WHERE street_code = :street") == 0
