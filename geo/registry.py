@@ -24,6 +24,7 @@ from psycopg.errors import UniqueViolation
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from geo.bulk_keys import keys_checked_once
 from geo.copyload import copy_rows, ewkb, stage
 from geo.errors import Conflict, NotFound
 from geo.ingest.overlay import grid_shares
@@ -310,10 +311,12 @@ def _copy_new(session: Session, street_code: str, frame: gpd.GeoDataFrame,
               estates: _Areas) -> int | None:
     """Copy buildings with new codes straight into ``building``; None (and nothing copied)
     when one exists after all, committed meanwhile by another transaction."""
+    rows = _building_rows(street_code, frame, estates)
     try:
-        with session.begin_nested():
+        with session.begin_nested(), \
+                keys_checked_once(session, "building", BUILDING_COLUMNS) as keys:
             return copy_rows(session, "building", BUILDING_COLUMNS, BUILDING_TYPES,
-                             _building_rows(street_code, frame, estates), total=len(frame))
+                             keys.noting(rows) if keys else rows, total=len(frame))
     except UniqueViolation:
         return None
 
