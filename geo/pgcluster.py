@@ -92,8 +92,8 @@ def up(cluster: Cluster) -> None:
     _hand_to_server_user(cluster.root, cluster.socket_dir)
     if not (cluster.data_dir / "PG_VERSION").exists():
         _initdb(pg_bin, cluster)
+    _clear_stale_pid(cluster)  # before asking pg_ctl, which trusts any live pid
     if not is_running(cluster):
-        _clear_stale_pid(cluster)
         _pg_ctl(pg_bin, cluster, "start", "-w", "-t", "60", "-l", str(cluster.log_file),
                 "-o", f"-k {cluster.socket_dir} -p {cluster.port} -h 127.0.0.1")
     create_database(cluster, cluster.db_name)
