@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session
 from data.beigan import STREET_CODE, generate
 from geo import registry
 from geo.demo import DEMO_SEED, SOURCE, load_demo
+from geo.locate import locate
+from geo.locator import registry_version
 from geo.models import Building, Community, Generation, Grid, Reassignment
+from geo.settings import Settings
 
 
 def scalar(session: Session, sql: str) -> int:
@@ -97,7 +100,8 @@ def copy_generation(session: Session, source: Generation, *,
 
 
 def test_activating_a_generation_moves_buildings_and_keeps_the_old_one(
-        session: Session, client: TestClient) -> None:
+        session: Session, client: TestClient, settings: Settings) -> None:
+    version_before = registry_version(session)
     first = registry.active_generation(session, STREET_CODE)
     assert first is not None and first.number == 1
     redrawn = session.scalar(select(Grid.code).where(Grid.generation_id == first.id)
@@ -107,8 +111,17 @@ def test_activating_a_generation_moves_buildings_and_keeps_the_old_one(
         Grid, Grid.id == Building.grid_id).where(Grid.code == redrawn))
     second = copy_generation(session, first, renamed={redrawn: "330109002999001"})
 
+    inside = session.execute(text("SELECT ST_X(p), ST_Y(p) FROM grid g, "
+                                  "LATERAL ST_PointOnSurface(g.geom) p "
+                                  "WHERE g.generation_id = :id AND g.code = :code"),
+                             {"id": first.id, "code": redrawn}).one()
+
     moved = registry.activate_generation(session, second)
 
+    found = locate(session, *inside, settings)  # grid_part was refreshed for generation 2
+    assert found.grid is not None and found.grid.code == "330109002999001"
+    assert found.generation == 2
+    assert registry_version(session) != version_before
     assert moved == in_redrawn > 0
     assert registry.active_generation(session, STREET_CODE) == second
     on_new_grids = session.scalar(select(func.count()).select_from(Building).join(
