@@ -31,6 +31,9 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+MAX_OFFSET = 2**31 - 1  # far past any layer; PostgreSQL's OFFSET refuses over 2**63 - 1
+
+
 @dataclass(frozen=True)
 class Paging:
     limit: int
@@ -40,10 +43,10 @@ class Paging:
 def get_paging(
     settings: SettingsDep,
     limit: Annotated[int | None, Query(ge=1, description="Features per page.")] = None,
-    offset: Annotated[int, Query(ge=0, description="Features to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Features to skip.")] = 0,
 ) -> Paging:
     """``limit`` (default and maximum from settings; over the maximum is refused) and
-    ``offset``."""
+    ``offset`` (at most ``MAX_OFFSET``)."""
     if limit is not None and limit > settings.max_page_size:
         raise InvalidInput(f"limit {limit} is over the maximum of {settings.max_page_size}",
                            field="limit",

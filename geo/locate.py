@@ -83,8 +83,8 @@ class Location:
 def to_lonlat(x: ArrayLike, y: ArrayLike, crs: str) -> tuple[np.ndarray, np.ndarray]:
     """Validate caller coordinates in ``crs`` and convert them to WGS84 arrays.
 
-    Refuses non-finite values, and lon/lat pairs that look swapped (outside China as given,
-    inside it the other way round).
+    Refuses non-finite values, lon/lat pairs that look swapped (outside China as given,
+    inside it the other way round), and degrees out of range (``field`` names the axis).
     """
     xs = np.atleast_1d(np.asarray(x, dtype=np.float64))
     ys = np.atleast_1d(np.asarray(y, dtype=np.float64))
@@ -101,6 +101,14 @@ def to_lonlat(x: ArrayLike, y: ArrayLike, crs: str) -> tuple[np.ndarray, np.ndar
             raise InvalidInput(f"lon={xs[row]}, lat={ys[row]} looks swapped: that pair is not "
                                "in China, the other way round it is", field="lon",
                                fix="send longitude first (about 73-135 in China), then latitude")
+        for name, axis, values, limit in (("lon", "longitude", xs, 180.0),
+                                          ("lat", "latitude", ys, 90.0)):
+            outside = np.flatnonzero(np.abs(values) > limit)
+            if outside.size:
+                raise InvalidInput(f"{name}={values[outside[0]]} is not a {axis}: it must "
+                                   f"be within -{limit:g}..{limit:g}", field=name,
+                                   fix="send decimal degrees, longitude first; for projected "
+                                   "coordinates name their EPSG code as the crs")
     lon, lat = to_wgs84(xs, ys, input_crs, field="lon")
     return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
 

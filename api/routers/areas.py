@@ -7,6 +7,8 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
 from api.deps import BBoxDep, PagingDep, SessionDep
 from geo.features import LAYERS, get_feature, list_features
@@ -19,8 +21,18 @@ router = APIRouter(prefix="/api", tags=["areas"])
 Street = Annotated[str | None, Query(description="9-digit street code", pattern=r"^\d{9}$")]
 Community = Annotated[str | None, Query(description="12-digit community code",
                                         pattern=r"^\d{12}$")]
-GridCode = Annotated[str | None, Query(description="grid code")]
-EstateCode = Annotated[str | None, Query(description="estate code")]
+
+
+def no_nul(code: str | None) -> str | None:
+    """Refuse a code holding a NUL byte, which PostgreSQL text cannot store or compare."""
+    if code is not None and "\x00" in code:
+        raise PydanticCustomError("nul_byte", "a code cannot contain a NUL byte (%00): send "
+                                              "the code as printed")
+    return code
+
+
+GridCode = Annotated[str | None, Query(description="grid code"), AfterValidator(no_nul)]
+EstateCode = Annotated[str | None, Query(description="estate code"), AfterValidator(no_nul)]
 Generation = Annotated[int | None, Query(ge=1, description="boundary generation number; "
                                                            "default: the active one")]
 
@@ -85,7 +97,8 @@ def list_buildings(session: SessionDep, request: Request, paging: PagingDep, bbo
 
 @router.get("/{layer}/{code}", responses=FEATURE, response_class=Response)
 def get_one(session: SessionDep, layer: LayerName,
-            code: Annotated[str, Path(max_length=64)], generation: Generation = None) -> Response:
+            code: Annotated[str, Path(max_length=64), AfterValidator(no_nul)],
+            generation: Generation = None) -> Response:
     """One feature by its code (communities and grids: in the active generation unless
     ``generation`` is given)."""
     feature = get_feature(session, LAYERS[layer], code, generation=generation)

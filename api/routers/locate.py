@@ -18,6 +18,7 @@ from api.deps import LocatorDep, get_locator
 from geo.crs import parse_crs
 from geo.errors import InvalidInput
 from geo.locate import Area, Location, point_to_lonlat, to_lonlat
+from geo.locate_bulk import SWAPPED, rows_to_lonlat
 
 router = APIRouter()
 
@@ -147,7 +148,7 @@ def locate_batch(request: Request, raw: Annotated[bytes, Depends(request_body)],
     if len(xs) > BATCH_LIMIT:
         raise InvalidInput(f"{len(xs)} points is over the batch limit of {BATCH_LIMIT}",
                            field="body", fix=f"split the points into batches of {BATCH_LIMIT}")
-    lons, lats = to_lonlat(xs, ys, crs) if xs else (np.array([]), np.array([]))
+    lons, lats = _batch_to_lonlat(xs, ys, crs, is_csv=is_csv)
     answers = [location_body(found) for found in locator.locate(lons, lats)]
     if is_csv:
         return Response(_to_csv(ids, answers), media_type="text/csv; charset=utf-8")
@@ -193,12 +194,36 @@ def _pair(coordinates: str) -> tuple[float, float]:
     return x, y
 
 
+def _batch_to_lonlat(xs: list[float], ys: list[float], crs: str, *,
+                     is_csv: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The batch in WGS84, by the bulk command's per-row rules; the first bad row is a 422
+    naming it (``row N`` counting CSV data rows from 1, ``body[N]`` indexing the JSON array)."""
+    x, y = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+    lons, lats, errors = rows_to_lonlat(x, y, crs)
+    bad = np.flatnonzero(errors.astype(bool))
+    if bad.size:
+        row = int(bad[0])
+        field = f"row {row + 1}" if is_csv else f"body[{row}]"
+        fix = ("send longitude first (about 73-135 in China), then latitude"
+               if errors[row] == SWAPPED else
+               "send finite numbers, longitude (or easting) first, in the CRS named by crs")
+        raise InvalidInput(f"{field}: {errors[row]} (lon={x[row]}, lat={y[row]}; "
+                           f"{bad.size} bad row(s) in all)", field=field, fix=fix)
+    return lons, lats
+
+
 def _parse_json(body: str) -> tuple[list[str | None], list[float], list[float]]:
     try:
         points = json.loads(body)
     except json.JSONDecodeError as error:
         raise InvalidInput(f"the body is not JSON: {error.msg} at {error.pos}", field="body",
                            fix="send a JSON array of [lon, lat] pairs") from error
+    except ValueError as error:  # Python reads no integer literal of over 4,300 digits
+        raise InvalidInput("the body holds a number of over 4,300 digits", field="body",
+                           fix="send coordinates as plain decimal numbers") from error
+    except RecursionError as error:
+        raise InvalidInput("the body is JSON nested too deeply to read", field="body",
+                           fix="send a flat JSON array of [lon, lat] pairs") from error
     if not isinstance(points, list):
         raise InvalidInput("the body must be a JSON array of points", field="body",
                            fix="send [[120.27, 30.18], ...] or [{\"lon\": ..., \"lat\": ...}]")
@@ -221,7 +246,7 @@ def _point(row: int, point: object) -> tuple[str | None, float, float]:
                 point["lat"])
         if isinstance(point, list) and len(point) == 2:
             return None, _number(point[0]), _number(point[1])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: an int > 1e308
         pass
     raise InvalidInput(f"point {row} is not [lon, lat] or {{lon, lat}}: {point!r}"[:200],
                        field=f"body[{row}]", fix="give two numbers, longitude first")
@@ -235,24 +260,35 @@ def _number(value: object) -> float:
 
 def _parse_csv(body: str) -> tuple[list[str | None], list[float], list[float]]:
     reader = csv.DictReader(io.StringIO(body))
+    ids: list[str | None] = []
+    xs: list[float] = []
+    ys: list[float] = []
+    try:
+        _read_csv(reader, ids, xs, ys)
+    except csv.Error as error:  # e.g. a field over the csv module's 128 KB limit
+        raise InvalidInput(f"the CSV cannot be read after {len(xs)} point(s): {error}",
+                           field="body", fix="send one point per line, id,lon,lat, with "
+                                             "quotes balanced and no field over 128 KB") from error
+    return ids, xs, ys
+
+
+def _read_csv(reader: csv.DictReader[str], ids: list[str | None], xs: list[float],
+              ys: list[float]) -> None:
     fields = [name.strip().lower() for name in reader.fieldnames or []]
     if "lon" not in fields or "lat" not in fields:
         raise InvalidInput(f"the CSV header {reader.fieldnames} lacks lon and lat", field="body",
                            fix="start the CSV with a header line: id,lon,lat")
-    ids: list[str | None] = []
-    xs: list[float] = []
-    ys: list[float] = []
     for row, record in enumerate(reader, start=1):
         values = {key.strip().lower(): (value or "").strip() for key, value in record.items()
                   if key}
         try:
-            xs.append(float(values["lon"]))
-            ys.append(float(values["lat"]))
+            x, y = float(values["lon"]), float(values["lat"])
         except ValueError as error:
             raise InvalidInput(f"CSV row {row}: lon/lat not numbers: {values}"[:200],
                                field=f"row {row}", fix="give decimal degrees") from error
         ids.append(values.get("id"))
-    return ids, xs, ys
+        xs.append(x)
+        ys.append(y)
 
 
 CSV_COLUMNS = ["id", "lon", "lat", "covered", "street_code", "community_code", "community_name",

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import csv
+import socket
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+
+from api.app import create_app
+from geo.settings import Settings
 
 COMMUNITIES_CSV = Path(__file__).parents[2] / "data" / "beigan_communities.csv"
 BOXUE = "330109002041"
@@ -133,6 +137,31 @@ def test_bad_paging_and_filters_are_422_problems(client: TestClient, params: dic
     assert response.json()["field"] == next(iter(params))
 
 
+@pytest.mark.parametrize(("path", "field"), [
+    ("/api/grids/%00", "code"), ("/api/buildings/B%00", "code"),
+    ("/api/buildings?grid=%00", "grid"), ("/api/buildings?estate=x%00y", "estate"),
+])
+def test_a_nul_byte_in_a_code_is_a_422_problem(client: TestClient, path: str,
+                                               field: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["field"] == field
+    assert "NUL" in problem["detail"] and "send the code as printed" in problem["detail"]
+
+
+@pytest.mark.parametrize("offset", [2**31, 2**63, 10**30])
+def test_offset_past_the_maximum_is_refused_saying_so(client: TestClient, offset: int) -> None:
+    response = client.get("/api/grids", params={"offset": offset})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["field"] == "offset"
+    assert str(2**31 - 1) in problem["detail"]
+    assert client.get("/api/grids", params={"offset": 2**31 - 1}).json()["features"] == []
+
+
 @pytest.mark.parametrize("path", ["/api/communities/330109002999", "/api/grids/nope",
                                   "/api/buildings/330109002B99999", "/api/estates/x",
                                   "/api/streets/330109001"])
@@ -160,6 +189,21 @@ def test_health_reports_postgis(client: TestClient) -> None:
     body = client.get("/health").json()
     assert body["status"] == "ok"
     assert body["postgis"].startswith("3.")
+
+
+def test_health_is_a_503_problem_when_the_database_is_unreachable(settings: Settings) -> None:
+    with socket.socket() as probe:  # a port nothing listens on once the socket is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    unreachable = settings.model_copy(update={
+        "database_url": f"postgresql://gridmap@127.0.0.1:{port}/gridmap"})
+    with TestClient(create_app(unreachable)) as client:
+        response = client.get("/health")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["title"] == "Database unavailable"
+    assert "gridmap db up" in problem["fix"]
 
 
 def test_openapi_is_self_contained(client: TestClient) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from pathlib import Path
 
@@ -55,7 +56,8 @@ def test_not_covered_is_200_and_empty(client: TestClient) -> None:
     ({"lon": "east", "lat": 30.18}, "lon", "number"),
     ({"lon": 120.27}, "lat", "required"),
     ({"lon": 120.27, "lat": 30.18, "crs": "mars"}, "crs", "mars"),
-    ({"lon": 120.27, "lat": 91}, "lon", "latitude"),
+    ({"lon": 120.27, "lat": 91}, "lat", "latitude"),
+    ({"lon": 181, "lat": 30.18}, "lon", "longitude"),
 ])
 def test_bad_points_are_422_problems(client: TestClient, params: dict, field: str,
                                      says: str) -> None:
@@ -65,6 +67,33 @@ def test_bad_points_are_422_problems(client: TestClient, params: dict, field: st
     problem = response.json()
     assert problem["field"] == field
     assert says in (problem["detail"] + problem.get("fix", "")).lower()
+
+
+def beside_the_street(session: Session, metres: float) -> tuple[float, float]:
+    """A point ``metres`` east of the street's eastern edge, outside every grid."""
+    east_lon, lat = session.execute(text("""
+        SELECT ST_XMax(geom), (ST_YMin(geom) + ST_YMax(geom)) / 2 FROM street
+        WHERE street_code = '330109002'""")).one()
+    edge_lon, edge_lat = session.execute(text("""
+        SELECT ST_X(p), ST_Y(p) FROM street,
+        LATERAL ST_ClosestPoint(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) p
+        WHERE street_code = '330109002'"""), {"lon": east_lon + 0.01, "lat": lat}).one()
+    return edge_lon + metres / (111_320 * math.cos(math.radians(edge_lat))), edge_lat
+
+
+def test_outside_coverage_takes_the_nearest_grid_and_mapit_answers_nothing(
+        client: TestClient, session: Session) -> None:
+    lon, lat = beside_the_street(session, 100)
+    body = client.get("/api/locate", params={"lon": lon, "lat": lat}).json()
+    assert body["covered"] is True and body["outside_coverage"] is True
+    assert body["grid"]["code"] and body["community"]["code"]
+    assert 60 < body["distance_m"] <= 120
+    assert client.get(f"/point/4326/{lon},{lat}").json() == {}
+    far = client.get("/api/locate", params=dict(zip(("lon", "lat"),
+                                                    beside_the_street(session, 1000),
+                                                    strict=True))).json()
+    assert far["covered"] is False and far["outside_coverage"] is False
+    assert far["grid"] is None and far["distance_m"] is None
 
 
 def test_mapit_point(client: TestClient, known: list) -> None:
@@ -119,6 +148,61 @@ def test_bad_batches_are_422_problems(client: TestClient, body: str, headers: di
                            headers={"content-type": "application/json", **headers})
     assert response.status_code == 422, response.text
     assert says in response.json()["detail"].lower()
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ("[[" + "9" * 400 + ", 30.18]]", "point 0"),  # an integer too big for a float
+    ("[[" + "1" * 5000 + ", 30.18]]", "4,300 digits"),  # over Python's 4,300-digit int limit
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+])
+def test_json_batches_python_cannot_parse_are_422_problems(client: TestClient, body: str,
+                                                           says: str) -> None:
+    response = client.post("/api/locate/batch", content=body,
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["field"] in ("body", "body[0]")
+    assert says in problem["detail"].lower()
+    assert problem["fix"]
+
+
+def test_a_csv_field_over_128_kb_is_a_422_problem(client: TestClient) -> None:
+    body = "id,lon,lat\n1,120.27,30.18\n\"" + "x" * 200_000 + "\",120.27,30.18\n"
+    response = client.post("/api/locate/batch", content=body,
+                           headers={"content-type": "text/csv"})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["field"] == "body"
+    assert "after 1 point(s)" in problem["detail"] and "128 KB" in problem["fix"]
+
+
+GOOD = "[120.27, 30.18]"
+
+
+@pytest.mark.parametrize(("body", "crs", "field", "says"), [
+    (f"[{GOOD}, [30.18, 120.27]]", "wgs84", "body[1]", "swapped"),
+    (f"[{GOOD}, {GOOD}, {{\"lon\": 120.27, \"lat\": 91}}]", "wgs84", "body[2]", "lat out"),
+    (f"[{GOOD}, [181, 30.18]]", "wgs84", "body[1]", "lon out"),
+    (f"[{GOOD}, [NaN, 30.18]]", "wgs84", "body[1]", "finite"),
+    (f"[{GOOD}, [120.27, Infinity]]", "gcj02", "body[1]", "finite"),
+    ("[[526004.2, 3340097.9], [120.27, 30.18]]", "EPSG:4549", "body[1]", "area of use"),
+    ("lon,lat\n120.27,30.18\n30.18,120.27", "wgs84", "row 2", "swapped"),
+    ("lon,lat\n120.27,30.18\n120.27,30.18\nnan,30.18", "wgs84", "row 3", "finite"),
+    ("id,lon,lat\na,120.27,-95", "bd09", "row 1", "lat out"),
+])
+def test_bad_rows_in_a_batch_are_422_problems_naming_the_row(
+        client: TestClient, body: str, crs: str, field: str, says: str) -> None:
+    kind = "text/csv" if body.startswith(("lon", "id")) else "application/json"
+    response = client.post("/api/locate/batch", params={"crs": crs}, content=body,
+                           headers={"content-type": kind})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["field"] == field
+    assert problem["detail"].startswith(field) and says in problem["detail"]
+    assert problem["fix"]
 
 
 def test_batch_over_the_limit_is_refused(client: TestClient) -> None:

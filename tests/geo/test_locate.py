@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 from shapely import Point, box
 from sqlalchemy import text
@@ -10,8 +13,15 @@ from sqlalchemy.orm import Session
 from geo.crs import from_wgs84
 from geo.errors import InvalidInput
 from geo.locate import locate, to_lonlat
+from geo.locator import Locator, registry_version
 from geo.settings import Settings
-from tests.factories import make_community, make_generation, make_grid, make_street
+from tests.factories import (
+    make_building,
+    make_community,
+    make_generation,
+    make_grid,
+    make_street,
+)
 
 
 def grid_points(session: Session, limit: int = 20) -> list[tuple[str, str, float, float]]:
@@ -111,6 +121,26 @@ def test_a_point_inside_a_footprint_finds_that_building(session: Session,
     assert found.building.code == code and found.building.distance_m == 0
 
 
+def test_the_nearest_building_is_found_within_its_radius_and_not_beyond(
+        session: Session, settings: Settings) -> None:
+    street = make_street(session, shape=box(120.5, 30.5, 120.51, 30.51))
+    make_building(session, street, shape=box(120.503, 30.503, 120.5035, 30.5035), code="B1")
+    metres_per_degree = 111_320 * math.cos(math.radians(30.50325))
+    assert settings.building_radius_m == 30  # GRIDMAP_BUILDING_RADIUS_M, the README's 30 m
+    near = locate(session, 120.5035 + 20 / metres_per_degree, 30.50325, settings)
+    assert near.building is not None and near.building.code == "B1"
+    assert near.building.distance_m == pytest.approx(20, abs=1.0)
+    far_lon = 120.5035 + 40 / metres_per_degree
+    assert locate(session, far_lon, 30.50325, settings).building is None
+    wider = settings.model_copy(update={"building_radius_m": 50.0})
+    found = locate(session, far_lon, 30.50325, wider).building
+    assert found is not None and found.code == "B1"
+    in_memory = Locator.load(session, settings, registry_version(session))
+    assert [found.building and found.building.code for found in in_memory.locate(
+        np.array([120.5035 + 20 / metres_per_degree, far_lon]), np.array([30.50325] * 2))] \
+        == ["B1", None]
+
+
 def test_gcj02_point_lands_in_the_wrong_community_unless_declared(
         session: Session, settings: Settings) -> None:
     checked = 0
@@ -130,7 +160,8 @@ def test_gcj02_point_lands_in_the_wrong_community_unless_declared(
     (30.18, 120.27, "lon", "swapped"),
     (float("nan"), 30.18, "lon", "finite"),
     (120.27, float("inf"), "lat", "finite"),
-    (120.27, 95.0, "lon", "latitude"),
+    (120.27, 95.0, "lat", "latitude"),
+    (181.0, 30.18, "lon", "longitude"),
 ])
 def test_bad_coordinates_are_refused(lon: float, lat: float, field: str, says: str) -> None:
     with pytest.raises(InvalidInput) as refused:

@@ -89,6 +89,30 @@ def test_a_file_of_points_with_bad_rows(session: Session, settings: Settings,
         assert [got[i] for i in good] == [expected[i] for i in good]
 
 
+def test_a_projected_file_with_a_row_outside_the_crs_area(session: Session, settings: Settings,
+                                                          tmp_path: Path) -> None:
+    lon, lat = edge_points(session, 100, seed=7)
+    east, north = from_wgs84(lon, lat, "EPSG:4549")
+    rows = pd.DataFrame({"id": range(100), "x": east, "y": north}).astype(str)
+    rows.loc[40, ["x", "y"]] = ["120.27", "30.18"]  # degrees sent as Gauss-Kruger metres
+    rows.loc[41, "y"] = ""
+    source, out = tmp_path / "survey.csv", tmp_path / "located.csv"
+    rows.to_csv(source, index=False)
+    assert locate_file(lambda: session, settings, source, out, lon_col="x", lat_col="y",
+                       crs="EPSG:4549", chunk_rows=32) == 100
+    located = pd.read_csv(out, dtype=str)
+    assert list(located["id"]) == [str(i) for i in range(100)]
+    assert "area of use of EPSG:4549" in located.loc[40, "error"]
+    assert "number" in located.loc[41, "error"]
+    assert located.loc[[40, 41], "grid_code"].isna().all()
+    good = [i for i in range(100) if i not in (40, 41)]
+    assert located.loc[good, "error"].isna().all()
+    expected = [found.grid.code if found.grid else None
+                for found in locate_many(session, lon, lat, settings)]
+    got = [None if pd.isna(code) else code for code in located["grid_code"]]
+    assert [got[i] for i in good] == [expected[i] for i in good]
+
+
 def test_one_point_at_a_time_answers_as_the_batch(session: Session, locator: Locator) -> None:
     lon, lat = edge_points(session, 400, seed=5)
     assert [locator.locate_point(float(x), float(y)) for x, y in zip(lon, lat, strict=True)] \
