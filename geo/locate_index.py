@@ -93,6 +93,9 @@ class GridIndex:
         self._geoms = np.asarray(grids.geometry.values, dtype=object)
         self._metric_coords, self._offsets = rings.vm, rings.offsets
         self._lattice, self._raster = lattice, raster
+        p = raster.params
+        self._pure_cell_params = (float(p[k.X0]), float(p[k.Y0]), float(p[k.INV_SX]),
+                                  float(p[k.INV_SY]), int(p[k.NX]), int(p[k.NY]))
         self._rank = np.empty(order.size, np.int64)
         self._rank[order] = np.arange(order.size)
         self._margin_m = margin_m
@@ -188,7 +191,17 @@ class GridIndex:
 
     def locate_one(self, lon: float, lat: float) -> tuple[int, bool, float, bool]:
         """``locate`` for one point as ``(grid, outside_coverage, distance_m, on_boundary)``,
-        skipping the batch set-up (the API's hot path); rare points go the batch way."""
+        skipping the batch set-up (the API's hot path); rare points go the batch way.
+
+        A point in a pure cell is answered here in Python, as the kernel's ``_gather`` and
+        ``_classify`` would (the same float operations): calling the kernel costs more than
+        the lookup. Other points go through the kernel."""
+        x0, y0, inv_x, inv_y, nx, ny = self._pure_cell_params
+        fx, fy = (lon - x0) * inv_x, (lat - y0) * inv_y
+        if 0.0 <= fx < nx and 0.0 <= fy < ny:
+            owner = int(self._raster.cells[int(fy) * nx + int(fx)])
+            if owner >= 0:
+                return owner, False, 0.0, False
         lons, lats = np.array([lon]), np.array([lat])
         result = LocateResult(np.empty(1, np.int32), np.empty(1, np.bool_),
                               np.empty(1, np.float64), np.empty(1, np.bool_))

@@ -284,6 +284,22 @@ def test_vertices_and_edge_midpoints_agree_with_brute_force(beigan: gpd.GeoDataF
     assert_same(found, brute_force(beigan, points[:, 0], points[:, 1]))
 
 
+def test_one_point_at_a_time_answers_as_the_batch(beigan: gpd.GeoDataFrame,
+                                                  beigan_index: GridIndex) -> None:
+    """``locate_one`` (the API's path, pure cells answered without the kernel) is ``locate``."""
+    lon, lat = random_points(beigan, 5_000, seed=13)
+    start, _ = edges(beigan)
+    lon = np.concatenate([lon, start[:500, 0], [0.0, 179.9, beigan.total_bounds[0] - 0.1]])
+    lat = np.concatenate([lat, start[:500, 1], [0.0, 89.9, beigan.total_bounds[1]]])
+    batch = beigan_index.locate(lon, lat)
+    one = [beigan_index.locate_one(float(x), float(y)) for x, y in zip(lon, lat, strict=True)]
+    grid, outside, distance, on_boundary = (np.array(column) for column in zip(*one, strict=True))
+    np.testing.assert_array_equal(grid, batch.grid)
+    np.testing.assert_array_equal(outside, batch.outside_coverage)
+    np.testing.assert_array_equal(on_boundary, batch.on_boundary)
+    np.testing.assert_array_equal(distance, batch.distance_m)  # NaN where not covered
+
+
 def test_random_points_agree_with_brute_force_on_a_voronoi_partition() -> None:
     grids = voronoi_grids(300, (120.20, 30.10, 120.26, 30.15), seed=3)
     index = build(grids, cells_per_grid=64)
