@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import numpy as np
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -91,7 +92,7 @@ LOCATE_PARAMETERS = [
 @router.get("/api/locate", response_class=JSONResponse, tags=["locate"],
             openapi_extra={"parameters": LOCATE_PARAMETERS},
             responses={200: {"model": LocationOut, "description": "Where the point lies."}})
-async def locate_point(request: Request) -> JSONResponse:
+async def locate_point(request: Request) -> Response:
     """The street, community, grid (and its officer) and building at a point.
 
     The hottest endpoint: it reads its parameters by hand and is served by a plain Starlette
@@ -102,7 +103,8 @@ async def locate_point(request: Request) -> JSONResponse:
     lon, lat = _query_number(query, "lon"), _query_number(query, "lat")
     wgs_lon, wgs_lat = point_to_lonlat(lon, lat, query.get("crs", "wgs84"))
     locator = await get_locator(request)
-    return JSONResponse(location_body(locator.locate_point(wgs_lon, wgs_lat)))
+    body = orjson.dumps(location_body(locator.locate_point(wgs_lon, wgs_lat)))
+    return Response(body, media_type="application/json")  # orjson: a tenth of the CPU
 
 
 def serve_fast(app: FastAPI) -> None:
