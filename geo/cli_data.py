@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 
 from geo import registry
 from geo.db import make_engine, transaction
-from geo.errors import NotFound
+from geo.errors import InvalidInput, NotFound
 from geo.ingest.commit import ImportRequest, run_import
 from geo.ingest.export import EXPORTS, export_layer
 from geo.ingest.fields import KINDS, FieldMap
@@ -23,6 +24,7 @@ FIELD_OPTIONS = [name for name in FieldMap.__dataclass_fields__]
 
 def import_layer(args: argparse.Namespace, settings: Settings) -> int:
     """Validate a file (dry run) or, with --commit, load it all or nothing."""
+    report_json = _writable(args.report_json, "report-json") if args.report_json else None
     fields = FieldMap(**{name: getattr(args, name) for name in FIELD_OPTIONS})
     request = ImportRequest(kind=args.kind, path=Path(args.file), street_code=args.street,
                             layer=args.layer, crs=args.crs, encoding=args.encoding,
@@ -30,9 +32,9 @@ def import_layer(args: argparse.Namespace, settings: Settings) -> int:
     with transaction(make_engine(settings)) as session:
         result = run_import(session, request)
     print(result.report.to_table())
-    if args.report_json:
-        Path(args.report_json).write_text(json.dumps(result.to_json(), ensure_ascii=False,
-                                                     indent=2), encoding="utf-8")
+    if report_json:
+        report_json.write_text(json.dumps(result.to_json(), ensure_ascii=False, indent=2),
+                               encoding="utf-8")
     if result.committed:
         where = f" into generation {result.generation}" if result.generation else ""
         print(f"committed: {result.inserted} inserted, {result.updated} updated{where}")
@@ -45,10 +47,21 @@ def import_layer(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.report.ok else 1
 
 
+def _writable(name: str, option: str) -> Path:
+    """``name`` as a path a file can be written to, checked before any work is done."""
+    path = Path(name)
+    if path.is_dir() or not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+        raise InvalidInput(f"cannot write {path}: its folder does not exist or is not "
+                           "writable (or it is a folder)", field=option,
+                           fix="name a file in a writable folder")
+    return path
+
+
 def export(args: argparse.Namespace, settings: Settings) -> int:
     """Write a layer to .geojson or .gpkg."""
+    path = _writable(args.file, "file")
     with transaction(make_engine(settings)) as session:
-        count = export_layer(session, args.layer, Path(args.file), street_code=args.street,
+        count = export_layer(session, args.layer, path, street_code=args.street,
                              generation=args.generation)
     print(f"exported {count} {args.layer} to {args.file}")
     return 0

@@ -20,7 +20,7 @@ from api.deps import get_session
 from geo import migrate
 from geo.db import database_url, make_engine, transaction
 from geo.demo import load_demo
-from geo.settings import Settings
+from geo.settings import Settings, get_settings
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -98,6 +98,17 @@ def connection(engine: Engine) -> Iterator[Connection]:
 def session(connection: Connection) -> Iterator[Session]:
     with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
         yield session
+
+
+@pytest.fixture
+def test_database(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Point a command's own settings (read from the environment) at the test database: for
+    CLI tests of commands that commit nothing (a command's commit would stay)."""
+    assert settings.database_url
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture

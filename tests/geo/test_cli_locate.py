@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -12,17 +11,6 @@ from sqlalchemy.orm import Session
 
 from geo.cli import main
 from geo.crs import from_wgs84
-from geo.settings import Settings, get_settings
-
-
-@pytest.fixture
-def test_database(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Point the command's own settings (read from the environment) at the test database."""
-    assert settings.database_url
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def test_gridmap_locate_writes_every_row_with_its_grid_or_error(
