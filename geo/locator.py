@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.locate import Area, Building, Location
+from geo.locate_footprints import Rings, nearest_footprint
 from geo.locate_index import GridIndex
 from geo.settings import Settings
 
@@ -92,6 +93,9 @@ class BuildingIndex:
             if len(footprints) else 0.0
         self._cells = CellHash(shapely.bounds(footprints).reshape(-1, 4), (reach, reach),
                                cell=max(reach, 1e-4))
+        self._rings = Rings.of(footprints, metric)
+        if len(footprints):  # compile (or load) the kernel now, not on the first request
+            self.locate_point(*shapely.get_coordinates(footprints[0])[0])
 
     def _project(self, xy: np.ndarray) -> np.ndarray:
         x, y = self._to_metric.transform(xy[:, 0], xy[:, 1])
@@ -116,10 +120,21 @@ class BuildingIndex:
         return row, distance
 
     def locate_point(self, lon: float, lat: float) -> tuple[int, float]:
-        """``locate`` for one point, without the array machinery (the API's hot path)."""
+        """``locate`` for one point, without the array machinery (the API's hot path): one
+        numba call (:mod:`geo.locate_footprints`), GEOS when the point is too near an edge."""
         near = self._cells.candidates(lon, lat)
         if not near.size:
             return -1, math.nan
+        x, y = self._to_metric.transform(lon, lat)
+        r = self._rings
+        row, metres, unsure = nearest_footprint(lon, lat, x, y, near, self._code_rank,
+                                                r.fp_start, r.ring_start, r.degrees, r.metric,
+                                                self.radius_m)
+        if unsure:
+            return self._locate_point_geos(lon, lat, near)
+        return int(row), float(metres)
+
+    def _locate_point_geos(self, lon: float, lat: float, near: np.ndarray) -> tuple[int, float]:
         covering = near[shapely.intersects_xy(self._footprints[near], lon, lat)]
         if covering.size:
             return int(covering[np.argmin(self._code_rank[covering])]), 0.0
