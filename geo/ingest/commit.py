@@ -113,24 +113,34 @@ def _load(session: Session, request: ImportRequest, report: Report,
 def _target_generation(session: Session, request: ImportRequest) -> Generation | None:
     """The generation grids go into; None means a new one made at load time."""
     if request.generation is not None:
-        generation = session.scalar(select(Generation).where(
-            Generation.street_code == request.street_code,
-            Generation.number == request.generation))
-        if generation is None:
-            raise NotFound(f"street {request.street_code} has no generation "
-                           f"{request.generation}", field="generation",
-                           fix="list them with `gridmap generation list`")
-        if generation.active:
-            raise InvalidInput(f"generation {generation.number} is active; grids go into a new "
-                               "one", field="generation", fix="import communities first, or "
-                               "leave out --generation")
-        return generation
+        return _named_generation(session, request.street_code, request.generation)
     return session.scalar(select(Generation).where(
         Generation.street_code == request.street_code, ~Generation.active,
         Generation.activated_at.is_(None),
         text("EXISTS (SELECT 1 FROM community c WHERE c.generation_id = generation.id)"),
         text("NOT EXISTS (SELECT 1 FROM grid g WHERE g.generation_id = generation.id)"))
         .order_by(Generation.number.desc()).limit(1))
+
+
+def _named_generation(session: Session, street_code: str, number: int) -> Generation:
+    """The generation ``--generation`` names, if grids may go into it."""
+    generation = session.scalar(select(Generation).where(
+        Generation.street_code == street_code, Generation.number == number))
+    if generation is None:
+        raise NotFound(f"street {street_code} has no generation {number}", field="generation",
+                       fix="list them with `gridmap generation list`")
+    if generation.active:
+        raise InvalidInput(f"generation {number} is active; grids go into a new one",
+                           field="generation",
+                           fix="import communities first, or leave out --generation")
+    if session.scalar(text("SELECT EXISTS (SELECT 1 FROM grid WHERE generation_id = :id)"),
+                      {"id": generation.id}):
+        raise InvalidInput(f"generation {number} already has grids; a generation holds one "
+                           "set of grids", field="generation",
+                           fix="leave out --generation to load them into a new generation "
+                               "(copying the active communities), or import communities "
+                               "first and name that generation")
+    return generation
 
 
 def _new_grid_generation(session: Session, request: ImportRequest) -> Generation:

@@ -120,7 +120,11 @@ def _from_declared(geoms: ObjectArray, kinds: _Kinds, declared: pyproj.CRS,
             return geoms, []
     elif (kinds.degrees | kinds.swapped).all():
         raise _degrees_not_metres(name, _describe(declared))
-    transformer = pyproj.Transformer.from_crs(declared, 4326, always_xy=True)
+    try:
+        transformer = pyproj.Transformer.from_crs(declared, 4326, always_xy=True)
+    except pyproj.exceptions.ProjError as error:  # a local/engineering CRS has no datum
+        logger.debug("no transformation from %s", declared, exc_info=error)
+        raise _unconvertible(kinds, name, declared) from None
 
     def project(coords: NDArray[np.float64]) -> NDArray[np.float64]:
         lon, lat = transformer.transform(coords[:, 0], coords[:, 1])
@@ -142,11 +146,29 @@ def _describe(crs: pyproj.CRS) -> str:
     return f"EPSG:{epsg} ({crs.name})" if epsg else crs.name
 
 
+def _unconvertible(kinds: _Kinds, name: str, declared: pyproj.CRS) -> InvalidInput:
+    description, epsg = (likely_crs(*_middle(kinds.bounds[kinds.other])) if kinds.other.any()
+                         else ("", None))
+    guess = f" Its coordinates look like {description}." if epsg else ""
+    return InvalidInput(
+        f"{name} declares {_describe(declared)} ({declared.type_name}), which cannot be "
+        "converted to longitude/latitude: a local or engineering CRS is not tied to the "
+        f"earth.{guess}", field="crs",
+        fix=f"Give the CRS the survey used with --crs EPSG:{epsg or 'NNNN'}; a site grid must "
+            "be georeferenced in GIS first.")
+
+
+def _middle(bounds: NDArray[np.float64]) -> tuple[float, float]:
+    x0, y0 = np.nanmin(bounds[:, 0]), np.nanmin(bounds[:, 1])
+    x1, y1 = np.nanmax(bounds[:, 2]), np.nanmax(bounds[:, 3])
+    return float((x0 + x1) / 2), float((y0 + y1) / 2)
+
+
 def _not_degrees(kinds: _Kinds, name: str, context: str) -> InvalidInput:
     bounds = kinds.bounds[kinds.other]
     x0, y0 = np.nanmin(bounds[:, 0]), np.nanmin(bounds[:, 1])
     x1, y1 = np.nanmax(bounds[:, 2]), np.nanmax(bounds[:, 3])
-    description, epsg = likely_crs(float((x0 + x1) / 2), float((y0 + y1) / 2))
+    description, epsg = likely_crs(*_middle(bounds))
     option = f"--crs EPSG:{epsg}" if epsg else "--crs EPSG:NNNN"
     return InvalidInput(
         f"{name} {context}, and its coordinates are not longitude/latitude "

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import pyogrio.errors
 import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -55,8 +56,13 @@ def export_layer(session: Session, layer: str, path: Path, *, street_code: str,
     frame = gpd.GeoDataFrame({c: [row[c] for row in rows] for c in columns},
                              geometry=shapely.from_wkb([bytes(r["geometry"]) for r in rows]),
                              crs=4326)
-    if path.exists():
-        path.unlink()
-    frame.to_file(path, driver=driver, layer=layer if driver == "GPKG" else None,
-                  engine="pyogrio")
+    try:
+        if path.exists():
+            path.unlink()
+        frame.to_file(path, driver=driver, layer=layer if driver == "GPKG" else None,
+                      engine="pyogrio")
+    except (OSError, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as error:
+        raise InvalidInput(f"cannot write {path} ({error})", field="file",
+                           fix="give a file path in a folder that exists and that you may "
+                               "write to") from None
     return len(frame)

@@ -119,9 +119,10 @@ def normalise(kind: Kind, frame: gpd.GeoDataFrame, fields: FieldMap | None = Non
         Exactly the columns in ``COLUMNS[kind]`` and ``geometry``. Codes and phones are
         stripped strings (numbers lose no digits: ``330109002041``, not ``3.30109002041e11``),
         missing values None; ``kind`` is 社区 or 村, ``use`` residential/public/mixed,
-        ``height_m`` float (NaN unknown), ``floors`` Int64 (NA unknown). ``attrs`` are
-        kept, with notes appended to ``attrs["warnings"]`` and the column mapping used in
-        ``attrs["fields"]``.
+        ``height_m`` float (NaN unknown), ``floors`` Float64 as read (NA unknown;
+        :func:`geo.ingest.validate.validate` checks each is a whole number of storeys in
+        range and turns them into Int64). ``attrs`` are kept, with notes appended to
+        ``attrs["warnings"]`` and the column mapping used in ``attrs["fields"]``.
 
     Raises
     ------
@@ -215,13 +216,13 @@ def _column_values(column: str, frame: gpd.GeoDataFrame, source: str | None,
         if column == "height_m":
             return pd.Series(np.full(n, np.nan))
         if column == "floors":
-            return pd.Series(pd.array([pd.NA] * n, dtype="Int64"))
+            return pd.Series(pd.array([pd.NA] * n, dtype="Float64"))
         return pd.Series([None] * n, dtype=object)
     values = frame[source].reset_index(drop=True)
     if column == "height_m":
         return numbers(values, column=source, notes=notes)
-    if column == "floors":
-        return numbers(values, column=source, notes=notes).round().astype("Int64")
+    if column == "floors":  # as read: validation checks they are whole and in range
+        return numbers(values, column=source, notes=notes).astype("Float64")
     return as_text(values)
 
 

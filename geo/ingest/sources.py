@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -19,6 +20,7 @@ FORMATS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".shp": "Shapefile", ".zip
 """File extensions read_layer accepts, and the format each names."""
 _ZIPPABLE = (".shp", ".gpkg", ".geojson", ".json", ".kml")
 _LISTED = 30  # names shown when listing what a folder or zip holds
+_CHUNK_BYTES = 1 << 20  # zip members are checked a megabyte at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,8 @@ def _zip_source(path: Path, *, layer: str | None, encoding: str | None) -> Layer
                                ".cpg) and retry.") from None
     with archive:
         names = [n for n in archive.namelist() if not n.endswith("/")]
+        for name in names:
+            _check_member(archive, name, path)
         prefix = f"/vsizip/{path.resolve()}"
         if any(n.lower().endswith(".shp") for n in names):
             return _shapefile_source(path, names, archive.read, prefix, layer=layer,
@@ -120,6 +124,23 @@ def _zip_source(path: Path, *, layer: str | None, encoding: str | None) -> Layer
         f"it holds: {_listing(names)}.", field="file",
         fix="Zip a Shapefile with all its parts (.shp, .shx, .dbf, .prj, .cpg), or import the "
             "layer file itself.")
+
+
+def _check_member(archive: zipfile.ZipFile, name: str, path: Path) -> None:
+    """Read a zip member through, so zipfile checks its CRC: GDAL reads a damaged member as
+    garbage without a word, and an encrypted one not at all."""
+    try:
+        with archive.open(name) as member:
+            while member.read(_CHUNK_BYTES):
+                pass
+    except (OSError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+            zlib.error) as error:  # zipfile's ways of saying encrypted, corrupt, unsupported
+        logger.debug("cannot read %s of %s", name, path, exc_info=error)
+        raise InvalidInput(
+            f"{path.name}: {name} cannot be read ({error}); the zip file is damaged or "
+            "encrypted.", field="file",
+            fix="Zip the files again, without a password, and retry (or import the folder "
+                "holding them).") from None
 
 
 def _shapefile_source(path: Path, names: list[str], read: Callable[[str], bytes],

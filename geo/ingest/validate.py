@@ -18,6 +18,7 @@ import pandas as pd
 import shapely
 
 from geo.errors import InvalidInput
+from geo.ingest.attributes import check_numbers, check_text
 from geo.ingest.fields import COLUMNS, KINDS, Kind
 from geo.ingest.geometry import Features, check_geometries
 from geo.ingest.report import Finding, Report
@@ -64,7 +65,15 @@ def validate(kind: Kind, frame: gpd.GeoDataFrame, *, extent: shapely.Geometry | 
     -------
     Report
         Findings (errors first) and ``report.frame``: the frame with geometries repaired
-        and made MultiPolygon (plus ``grid_code`` for buildings checked against grids).
+        and made MultiPolygon; for buildings ``floors`` as Int64 (NA where unknown or at
+        fault) and, when checked against grids, ``grid_code``.
+
+    Notes
+    -----
+    Every value PostgreSQL would refuse is an error here, so that a commit of a clean report
+    cannot fail half-way: community codes that are not 12 digits, codes too long for their
+    column, text holding NUL characters, floors and heights out of range
+    (:mod:`geo.ingest.attributes`).
     """
     started = time.perf_counter()
     _require_columns(kind, frame)
@@ -76,9 +85,13 @@ def validate(kind: Kind, frame: gpd.GeoDataFrame, *, extent: shapely.Geometry | 
     findings += check_geometries(features)
     findings += _check_ids(features, set(existing_codes or ()))
     findings += _check_names(kind, frame, features)
+    findings += check_text(frame, features)
+    out = frame.copy()
+    if kind == "buildings":
+        number_findings, out["floors"] = check_numbers(frame, features)
+        findings += number_findings
     if extent is not None:
         findings += check_extent(features, extent)
-    out = frame.copy()
     findings += _check_topology(kind, features, frame, parents, out)
     out[frame.geometry.name] = gpd.GeoSeries(features.geoms, index=frame.index, crs=frame.crs)
     report = Report(kind, out, findings, time.perf_counter() - started)
@@ -137,7 +150,8 @@ def _check_ids(features: Features, existing: set[str]) -> list[Finding]:
 
 
 def _check_names(kind: Kind, frame: gpd.GeoDataFrame, features: Features) -> list[Finding]:
-    """Names are required; codes must fit their column (communities: 12-digit codes)."""
+    """Names are required; codes must fit their column (communities: 12-digit codes, as the
+    table's CHECK demands)."""
     findings = []
     for i in np.flatnonzero(frame["name"].isna().to_numpy()):
         findings.append(features.finding(
@@ -152,6 +166,7 @@ def _check_names(kind: Kind, frame: gpd.GeoDataFrame, features: Features) -> lis
         odd = frame["code"].notna() & ~frame["code"].str.fullmatch(r"\d{12}", na=False)
         for i in np.flatnonzero(odd.to_numpy() & (lengths <= limit)):
             findings.append(features.finding(
-                "warning", "code_format", int(i), f"code {features.ids[i]} is not a 12-digit "
-                "statistical code (e.g. 330109002041)."))
+                "error", "code_format", int(i), f"code {features.ids[i]} is not a 12-digit "
+                "statistical code: a community code is 12 digits, e.g. 330109002041 (博学路社区); "
+                "fix it in the file (or choose the column with --id-field)."))
     return findings

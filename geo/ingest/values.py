@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-_NUMBER = re.compile(r"([-+]?\d+(?:\.\d+)?)")
+_NUMBER = re.compile(r"([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)")  # "1e+20" is not 1
 _VILLAGE_ENDINGS = ("村", "村委会", "村委", "村民委员会")
 _KINDS = {"社区": "社区", "community": "社区", "居委会": "社区", "社区居委会": "社区",
           "居民委员会": "社区", "社区居民委员会": "社区", "村": "村", "village": "村",

@@ -114,3 +114,37 @@ def shapefile_folder(tmp_path: Path, demo: BeiganDemo) -> Path:
     folder.mkdir()
     demo.grids.to_file(folder / "grids.shp", engine="pyogrio")
     return folder
+
+
+def damage_zip_member(path: Path, member: str, *, encrypt: bool = False) -> Path:
+    """Garble ``member``'s data in the zip at ``path``, or mark it encrypted (zipfile can
+    write neither); returns ``path``."""
+    with zipfile.ZipFile(path) as archive:
+        offset = archive.getinfo(member).header_offset
+    data = bytearray(path.read_bytes())
+    if encrypt:
+        data[offset + 6] |= 0x01  # local header: general purpose flags, bit 0 = encrypted
+        central = data.find(b"PK\x01\x02")
+        while central >= 0:
+            length = int.from_bytes(data[central + 28:central + 30], "little")
+            if data[central + 46:central + 46 + length] == member.encode():
+                data[central + 8] |= 0x01
+            central = data.find(b"PK\x01\x02", central + 46)
+    else:
+        start = offset + 30 + sum(int.from_bytes(data[offset + k:offset + k + 2], "little")
+                                  for k in (26, 28))  # after the name and extra field
+        data[start:start + 16] = bytes(b ^ 0xFF for b in data[start:start + 16])
+    path.write_bytes(bytes(data))
+    return path
+
+
+LOCAL_CS = ('LOCAL_CS["Beigan site grid",LOCAL_DATUM["site",0],UNIT["metre",1],'
+            'AXIS["X",EAST],AXIS["Y",NORTH]]')
+"""A site grid: an engineering CRS, which no transformation ties to longitude/latitude."""
+
+
+def local_crs_shapefile(folder: Path, demo: BeiganDemo) -> Path:
+    """communities.shp in ``folder``: EPSG:4549 metres, its .prj a local CRS (LOCAL_CS)."""
+    demo.communities.to_crs(4549).to_file(folder / "communities.shp", engine="pyogrio")
+    (folder / "communities.prj").write_text(LOCAL_CS)
+    return folder / "communities.shp"

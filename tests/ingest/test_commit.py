@@ -122,9 +122,11 @@ def load_generation(session: Session, communities: Path, grids: Path,
     return generation
 
 
-def community_points(session: Session) -> list[tuple[str, float, float]]:
+def community_points(session: Session) -> list[tuple[str, str, float, float]]:
+    """A point inside each active grid: the grid's code, its community's code, lon, lat."""
     return [tuple(row) for row in session.execute(text("""
-        SELECT g.code, ST_X(p), ST_Y(p) FROM grid g JOIN generation n ON n.id = g.generation_id,
+        SELECT g.code, c.code, ST_X(p), ST_Y(p) FROM grid g
+        JOIN generation n ON n.id = g.generation_id JOIN community c ON c.id = g.community_id,
         LATERAL ST_PointOnSurface(g.geom) p WHERE n.active ORDER BY g.code"""))]
 
 
@@ -134,7 +136,7 @@ def test_new_boundaries_go_into_a_new_generation(session: Session, tmp_path: Pat
     generation = load_generation(session, *export_boundaries(session, tmp_path))
     assert generation.number == 2
     assert counts(session)["community"] == 80
-    for grid_code, lon, lat in points[::25]:
+    for grid_code, _, lon, lat in points[::25]:
         found = locate(session, lon, lat, settings)
         assert found.grid is not None and found.grid.code == grid_code
         assert found.generation == 2
@@ -146,12 +148,19 @@ def test_a_gcj02_file_lands_right_only_when_declared(session: Session, tmp_path:
     points = community_points(session)
     files = export_boundaries(session, tmp_path, crs="gcj02")
     load_generation(session, *files, crs="gcj02" if declared else None)
-    right = sum(1 for grid_code, lon, lat in points
-                if (found := locate(session, lon, lat, settings)).grid is not None
-                and found.grid.code == grid_code)
+    found = [locate(session, lon, lat, settings) for _, _, lon, lat in points]
+    communities = [f.community.code if f.community else None for f in found]
+    right = sum(got == community for got, (_, community, _, _) in zip(communities, points,
+                                                                      strict=True))
+    elsewhere = sum(got is not None and got != community
+                    for got, (_, community, _, _) in zip(communities, points, strict=True))
     if declared:
         assert right == len(points)
+        assert [f.grid.code if f.grid else None for f in found] == [p[0] for p in points]
     else:
+        # Shifted ~500 m, about 3 in 4 of the points fall in another community and 1 in 10
+        # outside the street; a few stay where they were.
+        assert elsewhere > len(points) / 2
         assert right < len(points) * 0.2
 
 
@@ -161,3 +170,13 @@ def test_report_json_names_every_finding(session: Session, tmp_path: Path) -> No
     assert body["committed"] is False and body["report"]["ok"] is False
     finding = next(f for f in body["report"]["findings"] if f["feature_id"] == "BOW")
     assert finding["severity"] == "error" and finding["lon"] and finding["lat"]
+
+
+def test_export_to_a_path_it_cannot_write_is_invalid_input(session: Session,
+                                                           tmp_path: Path) -> None:
+    for path in (tmp_path / "no such folder" / "grids.gpkg", tmp_path / "grids.geojson"):
+        if path.suffix == ".geojson":
+            path.mkdir()  # a folder where the file should go
+        with pytest.raises(InvalidInput, match=rf"cannot write {path} \(") as error:
+            export_layer(session, "grids", path, street_code=STREET_CODE)
+        assert error.value.field == "file" and "folder that exists" in (error.value.fix or "")

@@ -17,7 +17,7 @@ from geo.crs import geometries_from_wgs84
 from geo.errors import InvalidInput
 from geo.ingest.fields import FieldMap, normalise
 from geo.ingest.read import LayerSource, read_layer, read_warnings, resolve_source
-from tests.ingest.conftest import zip_folder
+from tests.ingest.conftest import damage_zip_member, local_crs_shapefile, zip_folder
 
 # Writing the test files (Shapefiles cut long column names, files without a CRS) warns.
 pytestmark = [pytest.mark.filterwarnings("ignore:Column names longer than 10 characters"),
@@ -243,6 +243,29 @@ def test_declared_wgs84_with_metres_is_refused(tmp_path: Path, demo: BeiganDemo)
     metres.to_file(path, engine="pyogrio")
     with pytest.raises(InvalidInput, match=r"declares EPSG:4326.*EPSG:4549"):
         read_layer(path)
+
+
+def test_a_local_crs_is_refused_naming_the_likely_one(tmp_path: Path, demo: BeiganDemo) -> None:
+    path = local_crs_shapefile(tmp_path, demo)
+    with pytest.raises(InvalidInput, match=r"declares Beigan site grid \(Engineering CRS\), "
+                                           r"which cannot be converted.*EPSG:4549") as error:
+        read_layer(path)  # pyproj's ProjError used to escape
+    assert error.value.field == "crs"
+    assert "--crs EPSG:4549" in (error.value.fix or "")
+    frame = read_layer(path, crs="EPSG:4549")
+    assert metres_apart(frame.geometry, demo.communities.geometry).max() < 0.001
+
+
+@pytest.mark.parametrize("encrypt", [False, True], ids=["damaged", "encrypted"])
+def test_a_bad_zip_member_is_named(shapefile_folder: Path, tmp_path: Path,
+                                   encrypt: bool) -> None:
+    path = damage_zip_member(zip_folder(shapefile_folder, tmp_path / "grids.zip"), "grids.shp",
+                             encrypt=encrypt)
+    reason = "File .grids.shp. is encrypted" if encrypt else "Bad CRC-32"
+    with pytest.raises(InvalidInput, match=rf"grids.zip: grids.shp cannot be read \({reason}.*"
+                                           r"damaged or encrypted") as error:
+        read_layer(path)  # GDAL reads both without complaint
+    assert error.value.field == "file" and "without a password" in (error.value.fix or "")
 
 
 def test_unknown_crs_option(communities_geojson: Path) -> None:

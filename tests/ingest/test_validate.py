@@ -7,6 +7,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from shapely.geometry import GeometryCollection, LineString, MultiPolygon, Point, Polygon, box
@@ -298,3 +299,58 @@ def test_report_width_counts_chinese_characters_double() -> None:
     assert len({len(p) for p in prefixes}) == 2  # in characters they differ ...
     display = {sum(2 if "\u4e00" <= c <= "\u9fff" else 1 for c in p) for p in prefixes}
     assert len(display) == 1  # ... on the terminal the messages line up
+
+
+# --- attributes PostgreSQL would refuse ----------------------------------------------------
+
+def test_a_community_code_not_of_12_digits_is_an_error(communities: gpd.GeoDataFrame) -> None:
+    frame = communities.copy()
+    frame.loc[2, "code"] = "33010900204"
+    frame.loc[4, "code"] = "33010900204X"
+    report = validate("communities", frame)
+    findings = found(report, "code_format")
+    assert [f.feature_id for f in findings] == ["33010900204", "33010900204X"]
+    assert all(f.severity == "error" and "e.g. 330109002041" in f.message for f in findings)
+    assert not report.ok
+
+
+def test_floors_and_heights_out_of_range_are_errors(buildings: gpd.GeoDataFrame) -> None:
+    frame = buildings.head(8).copy()
+    frame["floors"] = pd.array([1e20, 2.0**31, 0.3, 2.5, 0, 201, 18.0000001, None],
+                               dtype="Float64")
+    frame["height_m"] = [3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 5000.0, -1.0]
+    report = validate("buildings", frame)
+    floors = {f.feature_id: f.message for f in found(report, "floors_invalid")}
+    codes = list(frame["code"])
+    assert list(floors) == codes[:6]
+    assert "has floors 1e+20: floors must be a whole number of storeys from 1 to 200" in (
+        floors[codes[0]])
+    assert "has floors 2147483648:" in floors[codes[1]]
+    assert "has floors 0.3:" in floors[codes[2]] and "--floors-field" in floors[codes[2]]
+    heights = {f.feature_id: f.message for f in found(report, "height_invalid")}
+    assert list(heights) == codes[6:]
+    assert "has height 5000 m: a height must be above 0 and below 1000 m" in heights[codes[6]]
+    assert all(f.severity == "error" for f in report.findings) and not report.ok
+    assert report.frame["floors"].dtype == "Int64"
+    assert list(report.frame["floors"]) == [pd.NA] * 6 + [18, pd.NA]
+
+
+def test_normalise_reads_any_number_of_floors_and_leaves_the_verdict_to_validation(
+        demo: BeiganDemo) -> None:
+    frame = demo.buildings.head(3).copy()
+    frame["floors"] = ["1e+20", "18层", "0.3"]
+    out = normalise("buildings", frame)  # 1e20 floors used to raise TypeError here
+    assert list(out["floors"]) == [1e20, 18, 0.3]
+    report = validate("buildings", out)
+    assert [f.feature_id for f in found(report, "floors_invalid")] == [
+        frame["code"].iloc[0], frame["code"].iloc[2]]
+    assert list(report.frame["floors"]) == [pd.NA, 18, pd.NA]
+
+
+def test_a_nul_character_in_text_is_an_error_naming_the_column(
+        grids: gpd.GeoDataFrame) -> None:
+    frame = grids.copy()
+    frame.loc[6, "officer_name"] = "张\x00三"
+    [nul] = found(validate("grids", frame), "text_nul")
+    assert nul.severity == "error" and nul.feature_id == frame["code"].iloc[6]
+    assert "NUL character (\\x00) in its officer_name ('张\\x00三')" in nul.message
