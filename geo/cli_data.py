@@ -48,7 +48,8 @@ def import_layer(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _writable(name: str, option: str) -> Path:
-    """``name`` as a path a file can be written to, checked before any work is done."""
+    """``name`` as a path a file can be written to, checked before the import runs (the
+    report is written after it)."""
     path = Path(name)
     if path.is_dir() or not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
         raise InvalidInput(f"cannot write {path}: its folder does not exist or is not "
@@ -59,9 +60,8 @@ def _writable(name: str, option: str) -> Path:
 
 def export(args: argparse.Namespace, settings: Settings) -> int:
     """Write a layer to .geojson or .gpkg."""
-    path = _writable(args.file, "file")
     with transaction(make_engine(settings)) as session:
-        count = export_layer(session, args.layer, path, street_code=args.street,
+        count = export_layer(session, args.layer, Path(args.file), street_code=args.street,
                              generation=args.generation)
     print(f"exported {count} {args.layer} to {args.file}")
     return 0

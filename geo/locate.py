@@ -80,56 +80,100 @@ class Location:
         return self.grid is not None
 
 
-def to_lonlat(x: ArrayLike, y: ArrayLike, crs: str) -> tuple[np.ndarray, np.ndarray]:
-    """Validate caller coordinates in ``crs`` and convert them to WGS84 arrays.
+NOT_A_NUMBER = "lon/lat missing or not a finite number"
+LON_RANGE = "lon out of range: a longitude is within -180..180"
+LAT_RANGE = "lat out of range: a latitude is within -90..90"
+SWAPPED = "lon/lat look swapped: that pair is not in China, the other way round it is"
 
-    Refuses non-finite values, lon/lat pairs that look swapped (outside China as given,
-    inside it the other way round), and degrees out of range (``field`` names the axis).
+
+def fix_for(error: str) -> str:
+    """What to do about a row :func:`rows_to_lonlat` refused with ``error``."""
+    if error == SWAPPED:
+        return "send longitude first (about 73-135 in China), then latitude"
+    return ("send finite decimal degrees, longitude first, e.g. lon=120.27&lat=30.18; for "
+            "projected coordinates name their EPSG code as the crs")
+
+
+def rows_to_lonlat(xs: np.ndarray, ys: np.ndarray,
+                   crs: str | InputCRS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Convert each row from ``crs`` to WGS84, with an error for each row that cannot be.
+
+    Parameters
+    ----------
+    xs, ys : numpy.ndarray
+        Float64 longitude/latitude (or easting/northing for a projected CRS); NaN where
+        missing.
+    crs : str or InputCRS
+        Anything :func:`geo.crs.parse_crs` accepts.
+
+    Returns
+    -------
+    lon, lat : numpy.ndarray
+        WGS84 degrees; NaN in rows with an error.
+    error : numpy.ndarray of object
+        ``None`` for a usable row, else why it is not: missing or not finite, out of
+        range, lon/lat swapped, or outside a projected CRS's area of use.
     """
+    input_crs = parse_crs(crs)
+    error = np.full(len(xs), None, dtype=object)
+    error[~(np.isfinite(xs) & np.isfinite(ys))] = NOT_A_NUMBER
+    if input_crs.is_lonlat:
+        finite = ~error.astype(bool)
+        error[finite & (np.abs(xs) > 180.0)] = LON_RANGE
+        error[finite & (np.abs(ys) > 90.0)] = LAT_RANGE
+        error[finite & ~in_china_bbox(xs, ys) & in_china_bbox(ys, xs)] = SWAPPED
+    lon = np.full(len(xs), np.nan)
+    lat = np.full(len(xs), np.nan)
+    _convert(xs, ys, input_crs, np.flatnonzero(~error.astype(bool)), (lon, lat, error))
+    return lon, lat, error
+
+
+def _convert(xs: np.ndarray, ys: np.ndarray, crs: InputCRS, rows: np.ndarray,
+             out: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    """Convert ``rows`` in one call; when some row fails (a point outside the CRS's area of
+    use), halve and retry, so the good rows still convert in large vectorised calls. A few
+    bad rows cost a few dozen calls; a file all in the wrong CRS costs two calls a row."""
+    if not rows.size:
+        return
+    lon, lat, error = out
+    try:
+        lon[rows], lat[rows] = to_wgs84(xs[rows], ys[rows], crs)
+    except InvalidInput:
+        if rows.size == 1:
+            error[rows[0]] = f"not a place in the area of use of {crs.name}"
+            return
+        half = rows.size // 2
+        _convert(xs, ys, crs, rows[:half], out)
+        _convert(xs, ys, crs, rows[half:], out)
+
+
+def to_lonlat(x: ArrayLike, y: ArrayLike, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate caller coordinates in ``crs`` and convert them to WGS84 arrays, refusing the
+    first row :func:`rows_to_lonlat` cannot convert (``field`` names the axis at fault)."""
     xs = np.atleast_1d(np.asarray(x, dtype=np.float64))
     ys = np.atleast_1d(np.asarray(y, dtype=np.float64))
-    for name, values in (("lon", xs), ("lat", ys)):
-        bad = np.flatnonzero(~np.isfinite(values))
-        if bad.size:
-            raise InvalidInput(f"{name} must be a finite number (row {bad[0]}: {values[bad[0]]})",
-                               field=name, fix="send decimal degrees, e.g. lon=120.27&lat=30.18")
-    input_crs = parse_crs(crs)
-    if input_crs.is_lonlat:
-        swapped = ~in_china_bbox(xs, ys) & in_china_bbox(ys, xs)
-        if swapped.any():
-            row = int(np.flatnonzero(swapped)[0])
-            raise InvalidInput(f"lon={xs[row]}, lat={ys[row]} looks swapped: that pair is not "
-                               "in China, the other way round it is", field="lon",
-                               fix="send longitude first (about 73-135 in China), then latitude")
-        for name, axis, values, limit in (("lon", "longitude", xs, 180.0),
-                                          ("lat", "latitude", ys, 90.0)):
-            outside = np.flatnonzero(np.abs(values) > limit)
-            if outside.size:
-                raise InvalidInput(f"{name}={values[outside[0]]} is not a {axis}: it must "
-                                   f"be within -{limit:g}..{limit:g}", field=name,
-                                   fix="send decimal degrees, longitude first; for projected "
-                                   "coordinates name their EPSG code as the crs")
-    lon, lat = to_wgs84(xs, ys, input_crs, field="lon")
-    return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+    lon, lat, error = rows_to_lonlat(xs, ys, crs)
+    bad = np.flatnonzero(error.astype(bool))
+    if bad.size:
+        row = int(bad[0])
+        lat_at_fault = error[row] == LAT_RANGE or (error[row] == NOT_A_NUMBER
+                                                   and math.isfinite(xs[row]))
+        raise InvalidInput(f"{error[row]} (row {row}: lon={xs[row]}, lat={ys[row]})",
+                           field="lat" if lat_at_fault else "lon", fix=fix_for(error[row]))
+    return lon, lat
 
 
 def point_to_lonlat(x: float, y: float, crs: str) -> tuple[float, float]:
-    """``to_lonlat`` for one point, without numpy: the API's hot path."""
-    for name, value in (("lon", x), ("lat", y)):
-        if not math.isfinite(value):
-            raise InvalidInput(f"{name} must be a finite number, not {value}", field=name,
-                               fix="send decimal degrees, e.g. lon=120.27&lat=30.18")
+    """``to_lonlat`` for one point, without numpy: the API's hot path. A point the fast
+    checks doubt goes through ``to_lonlat``, which converts it or says what is wrong."""
     input_crs = _cached_crs(crs)
-    if not input_crs.is_lonlat or input_crs.kind not in FAST_KINDS:
-        lon, lat = to_lonlat(x, y, crs)
-        return float(lon[0]), float(lat[0])
-    if not _in_china(x, y) and _in_china(y, x):
-        raise InvalidInput(f"lon={x}, lat={y} looks swapped: that pair is not in China, the "
-                           "other way round it is", field="lon",
-                           fix="send longitude first (about 73-135 in China), then latitude")
-    if not (-180.0 <= x <= 180.0 and -90.0 <= y <= 90.0):
-        lon, lat = to_lonlat(x, y, crs)  # raises the full message
-    return FAST_KINDS[input_crs.kind](x, y)
+    if (input_crs.is_lonlat and input_crs.kind in FAST_KINDS
+            and math.isfinite(x) and math.isfinite(y)
+            and -180.0 <= x <= 180.0 and -90.0 <= y <= 90.0
+            and (_in_china(x, y) or not _in_china(y, x))):
+        return FAST_KINDS[input_crs.kind](x, y)
+    lon, lat = to_lonlat(x, y, crs)
+    return float(lon[0]), float(lat[0])
 
 
 def _in_china(lon: float, lat: float) -> bool:

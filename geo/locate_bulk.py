@@ -3,7 +3,8 @@
 Each chunk is answered by the current ``Locator``; between chunks the process checks the
 registry's version and rebuilds when boundaries or buildings changed, so a long run notices
 an activated generation. Rows whose coordinates cannot be used get an ``error`` and no areas;
-nothing is dropped. ``rows_to_lonlat`` holds the per-row rules; the HTTP batch uses them too.
+nothing is dropped, by the per-row rules of ``geo.locate.rows_to_lonlat`` (the HTTP batch's
+too).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from geo.crs import InputCRS, in_china_bbox, parse_crs, to_wgs84
+from geo.crs import parse_crs
 from geo.errors import InvalidInput
+from geo.locate import rows_to_lonlat
 from geo.locator import Locator, LocatorCache
 from geo.settings import Settings
 
@@ -68,65 +70,6 @@ def locate_frame(locator: Locator, x: pd.Series, y: pd.Series, crs: str) -> pd.D
     columns["error"] = error
     text = {name: "string" for name in [*TEXT_COLUMNS, "error"]}
     return pd.DataFrame(columns).astype({**text, "generation": "Int64"})
-
-
-NOT_A_NUMBER = "lon/lat missing or not a finite number"
-LON_RANGE = "lon out of range: a longitude is within -180..180"
-LAT_RANGE = "lat out of range: a latitude is within -90..90"
-SWAPPED = "lon/lat look swapped"
-
-
-def rows_to_lonlat(xs: np.ndarray, ys: np.ndarray,
-                   crs: str | InputCRS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Convert each row from ``crs`` to WGS84, with an error for each row that cannot be.
-
-    Parameters
-    ----------
-    xs, ys : numpy.ndarray
-        Float64 longitude/latitude (or easting/northing for a projected CRS); NaN where
-        missing.
-    crs : str or InputCRS
-        Anything :func:`geo.crs.parse_crs` accepts.
-
-    Returns
-    -------
-    lon, lat : numpy.ndarray
-        WGS84 degrees; NaN in rows with an error.
-    error : numpy.ndarray of object
-        ``None`` for a usable row, else why it is not: missing or not finite, out of
-        range, lon/lat swapped, or outside a projected CRS's area of use.
-    """
-    input_crs = parse_crs(crs)
-    error = np.full(len(xs), None, dtype=object)
-    error[~(np.isfinite(xs) & np.isfinite(ys))] = NOT_A_NUMBER
-    if input_crs.is_lonlat:
-        finite = ~error.astype(bool)
-        error[finite & (np.abs(xs) > 180.0)] = LON_RANGE
-        error[finite & (np.abs(ys) > 90.0)] = LAT_RANGE
-        error[finite & ~in_china_bbox(xs, ys) & in_china_bbox(ys, xs)] = SWAPPED
-    lon = np.full(len(xs), np.nan)
-    lat = np.full(len(xs), np.nan)
-    _convert(xs, ys, input_crs, np.flatnonzero(~error.astype(bool)), (lon, lat, error))
-    return lon, lat, error
-
-
-def _convert(xs: np.ndarray, ys: np.ndarray, crs: InputCRS, rows: np.ndarray,
-             out: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
-    """Convert ``rows`` in one call; when some row fails (a point outside the CRS's area of
-    use), halve and retry, so the good rows still convert in large vectorised calls. A few
-    bad rows cost a few dozen calls; a file all in the wrong CRS costs two calls a row."""
-    if not rows.size:
-        return
-    lon, lat, error = out
-    try:
-        lon[rows], lat[rows] = to_wgs84(xs[rows], ys[rows], crs)
-    except InvalidInput:
-        if rows.size == 1:
-            error[rows[0]] = f"not a place in the area of use of {crs.name}"
-            return
-        half = rows.size // 2
-        _convert(xs, ys, crs, rows[:half], out)
-        _convert(xs, ys, crs, rows[half:], out)
 
 
 def _fill(columns: dict[str, np.ndarray], rows: np.ndarray, locator: Locator, lon: np.ndarray,

@@ -93,7 +93,7 @@ class GridIndex:
         self._geoms = np.asarray(grids.geometry.values, dtype=object)
         self._metric_coords, self._offsets = rings.vm, rings.offsets
         self._lattice, self._raster = lattice, raster
-        p = raster.params
+        p = raster.params  # as Python numbers: locate_one reads them on every call
         self._pure_cell_params = (float(p[k.X0]), float(p[k.Y0]), float(p[k.INV_SX]),
                                   float(p[k.INV_SY]), int(p[k.NX]), int(p[k.NY]))
         self._rank = np.empty(order.size, np.int64)

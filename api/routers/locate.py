@@ -18,8 +18,7 @@ from starlette.routing import Route
 from api.deps import LocatorDep, get_locator
 from geo.crs import parse_crs
 from geo.errors import InvalidInput
-from geo.locate import Area, Location, point_to_lonlat, to_lonlat
-from geo.locate_bulk import SWAPPED, rows_to_lonlat
+from geo.locate import Area, Location, fix_for, point_to_lonlat, rows_to_lonlat, to_lonlat
 
 router = APIRouter()
 
@@ -206,11 +205,9 @@ def _batch_to_lonlat(xs: list[float], ys: list[float], crs: str, *,
     if bad.size:
         row = int(bad[0])
         field = f"row {row + 1}" if is_csv else f"body[{row}]"
-        fix = ("send longitude first (about 73-135 in China), then latitude"
-               if errors[row] == SWAPPED else
-               "send finite numbers, longitude (or easting) first, in the CRS named by crs")
         raise InvalidInput(f"{field}: {errors[row]} (lon={x[row]}, lat={y[row]}; "
-                           f"{bad.size} bad row(s) in all)", field=field, fix=fix)
+                           f"{bad.size} bad row(s) in all)", field=field,
+                           fix=fix_for(errors[row]))
     return lons, lats
 
 
